@@ -1,0 +1,9 @@
+//! HDF5 layer of the MDF support (feature `hdf5`): the only place that touches libhdf5.
+
+mod read;
+mod rows;
+mod util;
+mod write;
+
+pub use read::{read_mdf, read_mdf_with, MdfReader, ReadOptions};
+pub use write::{write_mdf, WriteOptions};

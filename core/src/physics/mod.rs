@@ -1,0 +1,3 @@
+//! Closed-form particle physics shared by the simulator and the x-space reconstructor.
+
+pub mod langevin;
