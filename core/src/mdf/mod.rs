@@ -11,6 +11,7 @@
 //! and the choice is logged. [`ReadOptions::index_base`] overrides the detection.
 
 mod dct;
+pub mod example;
 mod error;
 mod model;
 mod numeric;

@@ -47,6 +47,12 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
             format!("expected an MDF 2.x version string, found {:?} (MDF v1 is not supported)", file.version),
         ));
     }
+    if let Some(m) = &file.measurement {
+        // An empty data array is the defect to report, whichever count in the header made it empty.
+        if m.data.shape().contains(&0) {
+            return Err(MdfError::shape("/measurement/data", "no empty dimension", m.data.shape()));
+        }
+    }
     let acq = &file.acquisition;
     let j = positive("/acquisition/numPeriodsPerFrame", acq.num_periods_per_frame)?;
     let c = positive("/acquisition/receiver/numChannels", acq.receiver.num_channels)?;
@@ -213,16 +219,26 @@ fn check_order(path: &str, order: &str) -> MdfResult<()> {
 fn validate_measurement(m: &Measurement, file: &MdfFile, d: &Dims) -> MdfResult<()> {
     const DATA: &str = "/measurement/data";
     let l = &m.layout;
-    let n = l.num_frames();
-    if n == 0 {
-        return Err(MdfError::shape("/measurement/isBackgroundFrame", "[N>0]", &[0]));
+    let shape = m.data.shape();
+    if shape.len() != 4 {
+        let want = if l.is_fast_frame_axis { "[J, C, V|K, N] (rank 4)" } else { "[N, J, C, V|K] (rank 4)" };
+        return Err(MdfError::shape(DATA, want, shape));
     }
+    // N is what the data hold; sparsity-compressed data hold B + E columns, so N comes from numFrames there.
+    let n = if l.is_sparsity_transformed {
+        file.acquisition.num_frames.max(0) as usize
+    } else if l.is_fast_frame_axis {
+        shape[3]
+    } else {
+        shape[0]
+    };
     if file.acquisition.num_frames as usize != n {
         return Err(MdfError::invalid(
             "/acquisition/numFrames",
-            format!("states N={} frames but /measurement/isBackgroundFrame has {n} entries", file.acquisition.num_frames),
+            format!("states N={} frames but /measurement/data holds {n}", file.acquisition.num_frames),
         ));
     }
+    check_shape("/measurement/isBackgroundFrame", &[l.num_frames()], &[("N", n)])?;
     let k_full = d.v / 2 + 1;
     let k = match (&l.frequency_selection, l.is_frequency_selection) {
         (Some(sel), true) => {
@@ -266,7 +282,6 @@ fn validate_measurement(m: &Measurement, file: &MdfFile, d: &Dims) -> MdfResult<
     }
     let w = if l.is_fourier_transformed { k } else { d.v };
     let wl = if l.is_fourier_transformed { "K" } else { "V" };
-    let shape = m.data.shape();
     if l.is_sparsity_transformed {
         if !(l.is_fast_frame_axis && l.is_fourier_transformed) {
             return Err(MdfError::invalid(DATA, "isSparsityTransformed = 1 requires isFastFrameAxis = 1 and isFourierTransformed = 1"));
