@@ -51,7 +51,12 @@ fn data_conversion_factor_is_applied_to_time_data() {
     let exp = expected("meas_td_int16");
     let file = read_mdf(fixture("meas_td_int16.mdf")).unwrap();
     let td = time_data(&file).unwrap();
-    assert_close("data_converted", &td.iter().copied().collect::<Vec<_>>(), &json_values(&exp["derived"]["data_converted"]), 0.0);
+    assert_close(
+        "data_converted",
+        &td.iter().copied().collect::<Vec<_>>(),
+        &json_values(&exp["derived"]["data_converted"]),
+        0.0,
+    );
     // The spectra of the converted data: bin k of frame 0, channel 1 against a naive DFT of the JSON values.
     let spec = measurement_spectra(&file).unwrap();
     assert_eq!(spec.data.dim(), (4, 2, 3, 9));
@@ -59,7 +64,9 @@ fn data_conversion_factor_is_applied_to_time_data() {
     for k in 0..9 {
         let (mut re, mut im) = (0.0, 0.0);
         for v in 0..16 {
-            let x = conv[((0 * 2 + 0) * 3 + 1) * 16 + v];
+            // Flat C-order index of [frame 0, period 0, channel 1, sample v] in [4, 2, 3, 16].
+            let (n, j, c) = (0usize, 0usize, 1usize);
+            let x = conv[((n * 2 + j) * 3 + c) * 16 + v];
             let ph = -2.0 * std::f64::consts::PI * (k * v) as f64 / 16.0;
             re += x * ph.cos();
             im += x * ph.sin();

@@ -39,7 +39,8 @@ fn time_domain_measurement_in_every_real_type() {
     ];
     for data in variants {
         let mut f = with_data(base.clone(), data);
-        f.acquisition.receiver.data_conversion_factor = Some(Array2::from_shape_vec((2, 2), vec![1e-7, 0.5, 2e-7, -0.25]).unwrap());
+        f.acquisition.receiver.data_conversion_factor =
+            Some(Array2::from_shape_vec((2, 2), vec![1e-7, 0.5, 2e-7, -0.25]).unwrap());
         f.acquisition.receiver.induction_factor = Some(Array1::from(vec![1.5, 2.5]));
         f.acquisition.offset_field_t = Some(Array3::from_elem((1, 1, 3), 1e-3));
         let back = roundtrip(&f);
@@ -147,7 +148,8 @@ fn compress(sm: &MdfFile, kind: SparsityTransform, b: usize) -> MdfFile {
 fn sparsity_compressed_files_roundtrip_and_are_lossless_when_all_coefficients_are_kept() {
     let sm = small_system_matrix([4, 3, 2], 2, 1, 8);
     let full = system_matrix(&sm).unwrap();
-    for kind in [SparsityTransform::DctI, SparsityTransform::DctII, SparsityTransform::DctIII, SparsityTransform::DctIV] {
+    for kind in [SparsityTransform::DctI, SparsityTransform::DctII, SparsityTransform::DctIII, SparsityTransform::DctIV]
+    {
         let c = compress(&sm, kind, 24);
         let back = roundtrip(&c);
         assert_eq!(back, c, "{kind:?}");

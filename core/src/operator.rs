@@ -188,8 +188,9 @@ mod tests {
 
     #[test]
     fn dense_operator_passes_adjoint_and_linearity() {
-        let m: Array2<Complex64> =
-            Array2::from_shape_fn((7, 5), |(i, j)| Complex64::new((i * 3 + j) as f64 * 0.1, (i as f64 - j as f64) * 0.2));
+        let m: Array2<Complex64> = Array2::from_shape_fn((7, 5), |(i, j)| {
+            Complex64::new((i * 3 + j) as f64 * 0.1, (i as f64 - j as f64) * 0.2)
+        });
         let op = DenseOperator { matrix: m, label: "dense".into() };
         assert_adjoint(&op, 1, 1e-12);
         assert_linear(&op, 2, 1e-12);

@@ -98,10 +98,7 @@ impl GridTransform {
         let strides = [1, nx, nx * ny];
         let mut line = vec![Complex64::default(); nx.max(ny).max(nz)];
         let mut out = line.clone();
-        for axis in 0..3 {
-            let n = self.size[axis];
-            let m = &self.mats[axis];
-            let stride = strides[axis];
+        for ((&n, m), &stride) in self.size.iter().zip(&self.mats).zip(&strides) {
             // Every line along `axis` starts at a base index whose `axis` coordinate is 0.
             for base in 0..v.len() {
                 if (base / stride) % n != 0 {
@@ -167,7 +164,8 @@ mod tests {
         let size = [4, 3, 2];
         for kind in KINDS {
             let t = GridTransform::new(kind, size);
-            let x: Array1<Complex64> = (0..24).map(|i| Complex64::new(i as f64 * 0.3 - 1.0, (i * i) as f64 * 0.01)).collect();
+            let x: Array1<Complex64> =
+                (0..24).map(|i| Complex64::new(i as f64 * 0.3 - 1.0, (i * i) as f64 * 0.01)).collect();
             let mut y = x.clone();
             t.forward(y.view_mut());
             // Reference: the dense Kronecker product Γz ⊗ Γy ⊗ Γx applied to x.

@@ -56,7 +56,13 @@ pub fn skeleton(j: usize, c: usize, v: usize, d: usize) -> MdfFile {
         version: MDF_VERSION.into(),
         uuid: crate::new_uuid(),
         time: now.clone(),
-        study: Study { description: "magpie example".into(), name: "example".into(), number: 1, time: Some(now.clone()), uuid: crate::new_uuid() },
+        study: Study {
+            description: "magpie example".into(),
+            name: "example".into(),
+            number: 1,
+            time: Some(now.clone()),
+            uuid: crate::new_uuid(),
+        },
         experiment: Experiment {
             description: "synthetic example data".into(),
             is_simulation: true,

@@ -11,8 +11,8 @@
 //! and the choice is logged. [`ReadOptions::index_base`] overrides the detection.
 
 mod dct;
-pub mod example;
 mod error;
+pub mod example;
 mod model;
 mod numeric;
 mod spectra;
@@ -58,7 +58,10 @@ impl IndexBase {
                     IndexBase::Zero
                 } else {
                     if max < bound as i64 {
-                        tracing::debug!(dataset, "index base is ambiguous (no 0 and no {bound}); assuming 1-based (MPIFiles convention)");
+                        tracing::debug!(
+                            dataset,
+                            "index base is ambiguous (no 0 and no {bound}); assuming 1-based (MPIFiles convention)"
+                        );
                     }
                     IndexBase::One
                 }
@@ -84,7 +87,12 @@ impl IndexBase {
     ///
     /// # Errors
     /// As [`Self::resolve`].
-    pub fn resolve_indices(opt: IndexBase, raw: &[i64], bound: usize, dataset: &str) -> MdfResult<(Vec<usize>, IndexBase)> {
+    pub fn resolve_indices(
+        opt: IndexBase,
+        raw: &[i64],
+        bound: usize,
+        dataset: &str,
+    ) -> MdfResult<(Vec<usize>, IndexBase)> {
         Self::resolve(opt, raw, bound, dataset)
     }
 }

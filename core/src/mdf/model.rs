@@ -1,8 +1,8 @@
 //! The MDF v2 data model in memory: one struct per group of the specification, fields in snake_case with their
 //! SI unit in the name.
 //!
-//! Dimension letters (see `mdf-v2.md` §2.3 and the [`crate::doc::axes`] page): A tracers, N frames (= O foreground
-//! + E background), B stored sparse coefficients, J periods per frame, Y partitions of a period, C receive
+//! Dimension letters (see `mdf-v2.md` §2.3 and the [`crate::doc::axes`] page): A tracers, N frames (O foreground
+//! plus E background), B stored sparse coefficients, J periods per frame, Y partitions of a period, C receive
 //! channels, D drive-field channels, F frequencies per drive channel, V time samples per period, K frequency
 //! components, Q reconstructed frames, P voxels, S reconstructed channels. Every multi-dimensional array is in
 //! **C order, exactly as on disk** (`[N, J, C, V]`, never Julia's reversed `[V, C, J, N]`).

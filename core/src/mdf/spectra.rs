@@ -82,8 +82,11 @@ pub fn measurement_spectra(file: &MdfFile) -> MdfResult<Spectra> {
         }
         return Ok(Spectra { data: spec, frequencies: (0..v / 2 + 1).collect(), is_background_frame: bg });
     }
-    let frequencies: Vec<usize> =
-        if l.is_frequency_selection { l.frequency_selection.clone().unwrap_or_default() } else { (0..v / 2 + 1).collect() };
+    let frequencies: Vec<usize> = if l.is_frequency_selection {
+        l.frequency_selection.clone().unwrap_or_default()
+    } else {
+        (0..v / 2 + 1).collect()
+    };
     // Bring to [J, C, K, N] (fast frame axis) first when compressed, then to [N, J, C, K].
     let mut a: Array4<Complex64> = if l.is_sparsity_transformed {
         let rows = system_matrix(file)?;
@@ -105,7 +108,10 @@ pub fn measurement_spectra(file: &MdfFile) -> MdfResult<Spectra> {
         return Ok(Spectra {
             data: unpermute_frames(out, &l.frame_permutation, l.is_frame_permutation),
             frequencies,
-            is_background_frame: unpermute_vec(&l.is_background_frame, l.frame_permutation.as_deref().filter(|_| l.is_frame_permutation)),
+            is_background_frame: unpermute_vec(
+                &l.is_background_frame,
+                l.frame_permutation.as_deref().filter(|_| l.is_frame_permutation),
+            ),
         });
     } else {
         let d = into4(m.data.to_c64())?;
@@ -121,7 +127,11 @@ pub fn measurement_spectra(file: &MdfFile) -> MdfResult<Spectra> {
     } else {
         l.is_background_frame.clone()
     };
-    Ok(Spectra { data: unpermute_frames(a, &l.frame_permutation, l.is_frame_permutation), frequencies, is_background_frame: bg })
+    Ok(Spectra {
+        data: unpermute_frames(a, &l.frame_permutation, l.is_frame_permutation),
+        frequencies,
+        is_background_frame: bg,
+    })
 }
 
 /// All rows of a (Fourier-domain or time-domain) system matrix held in memory, rows ordered (j, c, k) with k
@@ -136,8 +146,11 @@ pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
     let fg: Vec<usize> = (0..n).filter(|i| !l.is_background_frame[*i]).collect();
     let bgi: Vec<usize> = (0..n).filter(|i| l.is_background_frame[*i]).collect();
     let v = file.acquisition.receiver.num_sampling_points as usize;
-    let frequencies: Vec<usize> =
-        if l.is_frequency_selection { l.frequency_selection.clone().unwrap_or_default() } else { (0..v / 2 + 1).collect() };
+    let frequencies: Vec<usize> = if l.is_frequency_selection {
+        l.frequency_selection.clone().unwrap_or_default()
+    } else {
+        (0..v / 2 + 1).collect()
+    };
     let (jn, cn, kn) = (file.num_periods(), file.acquisition.receiver.num_channels as usize, frequencies.len());
     let rows: Vec<RowId> = (0..jn)
         .flat_map(|j| (0..cn).flat_map(move |c| (0..kn).map(move |k| RowId { period: j, channel: c, k })))
@@ -164,7 +177,8 @@ pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
         // file stores its frames in grid order and framePermutation records the robot order).
         let spec: Array4<Complex64> = if l.is_fourier_transformed {
             let d = into4(m.data.to_c64())?;
-            let mut d = if l.is_fast_frame_axis { d.permuted_axes([3, 0, 1, 2]).as_standard_layout().to_owned() } else { d };
+            let mut d =
+                if l.is_fast_frame_axis { d.permuted_axes([3, 0, 1, 2]).as_standard_layout().to_owned() } else { d };
             convert_spectra_raw(file, &mut d, &frequencies);
             d
         } else {
@@ -262,7 +276,9 @@ fn convert_spectra_raw(file: &MdfFile, a: &mut Array4<Complex64>, frequencies: &
 }
 
 fn measurement(file: &MdfFile) -> MdfResult<&Measurement> {
-    file.measurement.as_ref().ok_or_else(|| MdfError::Missing { dataset: "/measurement".into(), context: String::new() })
+    file.measurement
+        .as_ref()
+        .ok_or_else(|| MdfError::Missing { dataset: "/measurement".into(), context: String::new() })
 }
 
 fn into4<T>(a: ArrayD<T>) -> MdfResult<Array4<T>> {

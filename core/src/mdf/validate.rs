@@ -69,7 +69,10 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
     }
     let f = div[1];
     if let Some(bad) = df.divider.iter().find(|v| **v <= 0) {
-        return Err(MdfError::invalid("/acquisition/drivefield/divider", format!("dividers must be positive, found {bad}")));
+        return Err(MdfError::invalid(
+            "/acquisition/drivefield/divider",
+            format!("dividers must be positive, found {bad}"),
+        ));
     }
     check_shape("/acquisition/drivefield/waveform", df.waveform.shape(), &[("D", d), ("F", f)])?;
     check_shape("/acquisition/drivefield/phase", df.phase_rad.shape(), &[("J", j), ("D", d), ("F", f)])?;
@@ -155,7 +158,9 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
             }
         }
         let o = num_fg.or(cal.size.map(|s| s.iter().product()));
-        for (path, arr) in [("/calibration/positions", &cal.positions_m), ("/calibration/offsetFields", &cal.offset_fields_t)] {
+        for (path, arr) in
+            [("/calibration/positions", &cal.positions_m), ("/calibration/offsetFields", &cal.offset_fields_t)]
+        {
             if let Some(a) = arr {
                 let want_o = o.unwrap_or(a.shape()[0]);
                 check_shape(path, a.shape(), &[("O", want_o), ("3", 3)])?;
@@ -284,7 +289,10 @@ fn validate_measurement(m: &Measurement, file: &MdfFile, d: &Dims) -> MdfResult<
     let wl = if l.is_fourier_transformed { "K" } else { "V" };
     if l.is_sparsity_transformed {
         if !(l.is_fast_frame_axis && l.is_fourier_transformed) {
-            return Err(MdfError::invalid(DATA, "isSparsityTransformed = 1 requires isFastFrameAxis = 1 and isFourierTransformed = 1"));
+            return Err(MdfError::invalid(
+                DATA,
+                "isSparsityTransformed = 1 requires isFastFrameAxis = 1 and isFourierTransformed = 1",
+            ));
         }
         if l.sparsity_transformation.is_none() {
             return Err(MdfError::Missing {

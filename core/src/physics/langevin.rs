@@ -81,7 +81,8 @@ mod tests {
         // ∫ L' dξ = L(∞) − L(−∞) = 2; trapezoid on [−2000, 2000] misses 2/2000 of tails.
         let (a, n) = (2000.0, 400_000);
         let h = 2.0 * a / n as f64;
-        let s: f64 = (0..=n).map(|i| dlangevin(-a + i as f64 * h) * if i == 0 || i == n { 0.5 } else { 1.0 }).sum::<f64>() * h;
+        let s: f64 =
+            (0..=n).map(|i| dlangevin(-a + i as f64 * h) * if i == 0 || i == n { 0.5 } else { 1.0 }).sum::<f64>() * h;
         assert!((s - (2.0 - 2.0 / a)).abs() < 1e-6, "{s}");
     }
 }

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::util::{h5err, H5};
 use crate::mdf::{
-    validate, Acquisition, Calibration, DriveField, Experiment, IndexBase, MdfError, MdfFile, MdfResult,
-    Measurement, MeasurementLayout, NumArray, ParamValue, Receiver, Reconstruction, Scanner, SparsityTransform,
-    Study, Tracer,
+    validate, Acquisition, Calibration, DriveField, Experiment, IndexBase, MdfError, MdfFile, MdfResult, Measurement,
+    MeasurementLayout, NumArray, ParamValue, Receiver, Reconstruction, Scanner, SparsityTransform, Study, Tracer,
 };
 
 /// Options of the reader.
@@ -79,11 +78,8 @@ impl MdfReader {
         let h5 = H5 { file };
         let mut found_base = None;
         let header = read_header(&h5, opts, &mut found_base)?;
-        let measurement_data_shape = if header.measurement.is_some() {
-            Some(h5.dataset("/measurement/data")?.shape())
-        } else {
-            None
-        };
+        let measurement_data_shape =
+            if header.measurement.is_some() { Some(h5.dataset("/measurement/data")?.shape()) } else { None };
         let mut r = MdfReader { h5, path, header, measurement_data_shape, index_base_found: found_base };
         // Validate the metadata against the data shape without reading the data: use a zero-cost stand-in.
         r.validate_header()?;
@@ -106,6 +102,26 @@ impl MdfReader {
             r.data = NumArray::zeros_c64(&shape);
         }
         validate(&probe).map(|_| ())
+    }
+
+    /// The element type of `/measurement/data` as numpy names it (`int16`, `complex64`, …).
+    ///
+    /// # Errors
+    /// No measurement data, or a type that is not a Number.
+    pub fn measurement_data_type(&self) -> MdfResult<String> {
+        let ds = self.h5.dataset("/measurement/data")?;
+        let td = self.h5.descriptor(&ds, "/measurement/data")?;
+        Ok(numpy_name(&td))
+    }
+
+    /// Shape and element type of `/reconstruction/data`.
+    ///
+    /// # Errors
+    /// No reconstruction data.
+    pub fn reconstruction_data_info(&self) -> MdfResult<(Vec<usize>, String)> {
+        let ds = self.h5.dataset("/reconstruction/data")?;
+        let td = self.h5.descriptor(&ds, "/reconstruction/data")?;
+        Ok((ds.shape(), numpy_name(&td)))
     }
 
     /// Reads `/measurement/data` in its stored type and layout.
@@ -232,11 +248,15 @@ fn read_acquisition(h5: &H5) -> MdfResult<Acquisition> {
     let divider: Array2<i64> = match divider_raw.ndim() {
         1 => {
             let n = divider_raw.len();
-            divider_raw.into_shape_with_order((n, 1)).map_err(|e| MdfError::invalid(format!("{DF}/divider"), e.to_string()))?
+            divider_raw
+                .into_shape_with_order((n, 1))
+                .map_err(|e| MdfError::invalid(format!("{DF}/divider"), e.to_string()))?
         }
         _ => {
             let s = divider_raw.shape().to_vec();
-            divider_raw.into_dimensionality::<Ix2>().map_err(|_| MdfError::shape(format!("{DF}/divider"), "[D, F]", &s))?
+            divider_raw
+                .into_dimensionality::<Ix2>()
+                .map_err(|_| MdfError::shape(format!("{DF}/divider"), "[D, F]", &s))?
         }
     };
     let f = divider.shape()[1];
@@ -463,7 +483,10 @@ fn read_calibration(h5: &H5) -> MdfResult<Calibration> {
         let p = format!("{C}/size");
         let a = h5.i64_array(&p)?;
         if a.shape() != [3] || a.iter().any(|v| *v <= 0) {
-            return Err(MdfError::invalid(&p, format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>())));
+            return Err(MdfError::invalid(
+                &p,
+                format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>()),
+            ));
         }
         Some([a[[0]] as usize, a[[1]] as usize, a[[2]] as usize])
     } else {
@@ -498,7 +521,10 @@ fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
         let p = format!("{R}/size");
         let a = h5.i64_array(&p)?;
         if a.shape() != [3] || a.iter().any(|v| *v <= 0) {
-            return Err(MdfError::invalid(&p, format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>())));
+            return Err(MdfError::invalid(
+                &p,
+                format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>()),
+            ));
         }
         Some([a[[0]] as usize, a[[1]] as usize, a[[2]] as usize])
     } else {
@@ -510,8 +536,11 @@ fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
     } else {
         None
     };
-    let is_overscan_region =
-        if h5.exists(&format!("{R}/isOverscanRegion")) { Some(h5.bool_vec(&format!("{R}/isOverscanRegion"))?) } else { None };
+    let is_overscan_region = if h5.exists(&format!("{R}/isOverscanRegion")) {
+        Some(h5.bool_vec(&format!("{R}/isOverscanRegion"))?)
+    } else {
+        None
+    };
     let mut parameters = BTreeMap::new();
     let pg = format!("{R}/_parameters");
     if h5.is_group(&pg) {
@@ -538,4 +567,12 @@ fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
         size,
         parameters,
     })
+}
+
+fn numpy_name(td: &hdf5::types::TypeDescriptor) -> String {
+    match super::util::complex_width(td) {
+        Some(4) => "complex64".into(),
+        Some(8) => "complex128".into(),
+        _ => super::util::describe(td),
+    }
 }

@@ -109,10 +109,11 @@ impl MdfReader {
             let fft = FftPlanner::new().plan_fft_forward(v);
             let mut blocks: std::collections::BTreeMap<(usize, usize), Array2<Complex64>> = Default::default();
             for (r, id) in rows.iter().enumerate() {
-                if !blocks.contains_key(&(id.period, id.channel)) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry((id.period, id.channel)) {
                     // [N, V] raw samples.
                     let raw: Array2<f64> = if l.is_fast_frame_axis {
-                        let a: Array2<f64> = ds.read_slice_2d(s![id.period, id.channel, .., ..]).map_err(|e| h5err(DATA, e))?;
+                        let a: Array2<f64> =
+                            ds.read_slice_2d(s![id.period, id.channel, .., ..]).map_err(|e| h5err(DATA, e))?;
                         a.reversed_axes().as_standard_layout().to_owned()
                     } else {
                         ds.read_slice_2d(s![.., id.period, id.channel, ..]).map_err(|e| h5err(DATA, e))?
@@ -129,7 +130,7 @@ impl MdfReader {
                         fft.process(&mut buf);
                         out.assign(&ndarray::ArrayView1::from(&buf[..v / 2 + 1]));
                     }
-                    blocks.insert((id.period, id.channel), spec);
+                    slot.insert(spec);
                 }
                 let spec = &blocks[&(id.period, id.channel)];
                 let row = spec.column(id.k).to_owned();

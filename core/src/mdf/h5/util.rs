@@ -96,7 +96,11 @@ impl H5 {
             TypeDescriptor::FixedAscii(n) => read_fixed(&ds, n, false, path)?,
             TypeDescriptor::FixedUnicode(n) => read_fixed(&ds, n, true, path)?,
             other => {
-                return Err(MdfError::Type { dataset: path.into(), expected: "a string".into(), found: describe(&other) })
+                return Err(MdfError::Type {
+                    dataset: path.into(),
+                    expected: "a string".into(),
+                    found: describe(&other),
+                })
             }
         };
         Ok((v, shape))
@@ -304,4 +308,3 @@ fn read_fixed(ds: &Dataset, n: usize, utf8: bool, path: &str) -> MdfResult<Vec<S
         }
     })
 }
-

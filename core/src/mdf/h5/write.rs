@@ -31,9 +31,8 @@ pub fn write_mdf(path: impl AsRef<Path>, file: &MdfFile, opts: &WriteOptions) ->
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out.mdf".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = write_to(&tmp, file).and_then(|_| {
-        std::fs::rename(&tmp, path).map_err(|e| MdfError::Io { path: path.to_path_buf(), source: e })
-    });
+    let result = write_to(&tmp, file)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| MdfError::Io { path: path.to_path_buf(), source: e }));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -80,7 +79,8 @@ impl W<'_> {
 
     fn strings(&self, name: &str, v: &[String], shape: &[usize]) -> MdfResult<()> {
         let vals: Vec<VarLenUnicode> = v.iter().map(|s| to_vlu(s, &self.p(name))).collect::<MdfResult<_>>()?;
-        let a = ArrayD::from_shape_vec(IxDyn(shape), vals).map_err(|e| MdfError::invalid(self.p(name), e.to_string()))?;
+        let a =
+            ArrayD::from_shape_vec(IxDyn(shape), vals).map_err(|e| MdfError::invalid(self.p(name), e.to_string()))?;
         self.array(name, &a)
     }
 
@@ -104,14 +104,15 @@ impl W<'_> {
     }
 
     fn bools(&self, name: &str, v: &[bool]) -> MdfResult<()> {
-        let a: ArrayD<i8> = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.iter().map(|b| *b as i8).collect()).expect("1-D");
+        let a: ArrayD<i8> =
+            ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.iter().map(|b| *b as i8).collect()).expect("1-D");
         self.array(name, &a)
     }
 
     /// Writes 0-based indices as 1-based Int64.
     fn indices(&self, name: &str, v: &[usize], shape: &[usize]) -> MdfResult<()> {
-        let a: ArrayD<i64> =
-            ArrayD::from_shape_vec(IxDyn(shape), v.iter().map(|i| *i as i64 + 1).collect()).map_err(|e| MdfError::invalid(self.p(name), e.to_string()))?;
+        let a: ArrayD<i64> = ArrayD::from_shape_vec(IxDyn(shape), v.iter().map(|i| *i as i64 + 1).collect())
+            .map_err(|e| MdfError::invalid(self.p(name), e.to_string()))?;
         self.array(name, &a)
     }
 
@@ -133,7 +134,7 @@ fn to_vlu(s: &str, path: &str) -> MdfResult<VarLenUnicode> {
     s.parse::<VarLenUnicode>().map_err(|e| MdfError::invalid(path, format!("string cannot be stored: {e}")))
 }
 
-fn group<'a>(f: &'a File, path: &str) -> MdfResult<Group> {
+fn group(f: &File, path: &str) -> MdfResult<Group> {
     f.create_group(path).map_err(|e| h5err(path, e))
 }
 
