@@ -26,7 +26,7 @@ pub use error::{MdfError, MdfResult};
 pub use model::*;
 pub use numeric::NumArray;
 pub use spectra::{measurement_spectra, system_matrix, time_data, RowId, Spectra, SystemMatrixRows};
-pub use validate::{validate, Dims};
+pub use validate::{validate, validate_structure, DataInfo, Dims, ElementClass};
 
 #[cfg(feature = "hdf5")]
 pub use h5::{read_mdf, read_mdf_with, write_mdf, MdfReader, ReadOptions, WriteOptions};

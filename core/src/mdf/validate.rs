@@ -36,21 +36,70 @@ pub struct Dims {
     pub f: usize,
 }
 
-/// Checks every rule that does not involve `/measurement/data` values, and the data's shape and finiteness.
+/// The element class of a `Number` dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementClass {
+    /// int8–int64.
+    Integer,
+    /// float32/64.
+    Real,
+    /// compound {r, i}.
+    Complex,
+}
+
+impl ElementClass {
+    /// The class of an array.
+    pub fn of(a: &NumArray) -> Self {
+        match a {
+            NumArray::I8(_) | NumArray::I16(_) | NumArray::I32(_) | NumArray::I64(_) => ElementClass::Integer,
+            NumArray::F32(_) | NumArray::F64(_) => ElementClass::Real,
+            NumArray::C32(_) | NumArray::C64(_) => ElementClass::Complex,
+        }
+    }
+}
+
+/// Shape and element class of a data array, enough to validate a file without reading its data.
+#[derive(Debug, Clone, Copy)]
+pub struct DataInfo<'a> {
+    /// Stored shape.
+    pub shape: &'a [usize],
+    /// Element class.
+    pub class: ElementClass,
+}
+
+/// Checks every rule of the spec on a file held in memory, including the data's shapes and finiteness.
 ///
 /// # Errors
 /// The first rule broken, as a typed [`MdfError`] naming the dataset.
 pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
+    let meas = file.measurement.as_ref().map(|m| DataInfo { shape: m.data.shape(), class: ElementClass::of(&m.data) });
+    let reco = file.reconstruction.as_ref().map(|r| r.data.shape());
+    let dims = validate_structure(file, meas, reco)?;
+    if let Some(i) = file.measurement.as_ref().and_then(|m| m.data.first_non_finite()) {
+        return Err(MdfError::NonFinite { dataset: "/measurement/data".into(), index: i });
+    }
+    if let Some(i) = file.reconstruction.as_ref().and_then(|r| r.data.first_non_finite()) {
+        return Err(MdfError::NonFinite { dataset: "/reconstruction/data".into(), index: i });
+    }
+    Ok(dims)
+}
+
+/// Checks every rule of the spec given only the shapes and element classes of the two data arrays (the data
+/// of `file.measurement` and `file.reconstruction` are ignored): cheap on multi-GB files.
+///
+/// # Errors
+/// The first rule broken, as a typed [`MdfError`] naming the dataset.
+pub fn validate_structure(file: &MdfFile, meas: Option<DataInfo>, reco_shape: Option<&[usize]>) -> MdfResult<Dims> {
     if !file.version.trim().starts_with("2.") {
         return Err(MdfError::invalid(
             "/version",
             format!("expected an MDF 2.x version string, found {:?} (MDF v1 is not supported)", file.version),
         ));
     }
-    if let Some(m) = &file.measurement {
+    if let Some(m) = &meas {
         // An empty data array is the defect to report, whichever count in the header made it empty.
-        if m.data.shape().contains(&0) {
-            return Err(MdfError::shape("/measurement/data", "no empty dimension", m.data.shape()));
+        if m.shape.contains(&0) {
+            return Err(MdfError::shape("/measurement/data", "no empty dimension", m.shape));
         }
     }
     let acq = &file.acquisition;
@@ -141,8 +190,8 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
     }
     let dims_out = Dims { j, c, v, d, f };
     let mut num_fg = None;
-    if let Some(m) = &file.measurement {
-        validate_measurement(m, file, &dims_out)?;
+    if let (Some(m), Some(info)) = (&file.measurement, meas) {
+        validate_measurement(m, info, file, &dims_out)?;
         num_fg = Some(m.layout.num_foreground_frames());
     }
     if let Some(cal) = &file.calibration {
@@ -178,8 +227,7 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
             check_shape("/calibration/snr", snr.shape(), &[("J", j), ("C", c), ("K", k)])?;
         }
     }
-    if let Some(r) = &file.reconstruction {
-        let s = r.data.shape();
+    if let (Some(r), Some(s)) = (&file.reconstruction, reco_shape) {
         if s.len() != 3 {
             return Err(MdfError::shape("/reconstruction/data", "[Q, P, S]", s));
         }
@@ -205,9 +253,6 @@ pub fn validate(file: &MdfFile) -> MdfResult<Dims> {
         if let Some(order) = &r.order {
             check_order("/reconstruction/order", order)?;
         }
-        if let Some(i) = r.data.first_non_finite() {
-            return Err(MdfError::NonFinite { dataset: "/reconstruction/data".into(), index: i });
-        }
     }
     Ok(dims_out)
 }
@@ -221,10 +266,10 @@ fn check_order(path: &str, order: &str) -> MdfResult<()> {
     Ok(())
 }
 
-fn validate_measurement(m: &Measurement, file: &MdfFile, d: &Dims) -> MdfResult<()> {
+fn validate_measurement(m: &Measurement, info: DataInfo, file: &MdfFile, d: &Dims) -> MdfResult<()> {
     const DATA: &str = "/measurement/data";
     let l = &m.layout;
-    let shape = m.data.shape();
+    let shape = info.shape;
     if shape.len() != 4 {
         let want = if l.is_fast_frame_axis { "[J, C, V|K, N] (rank 4)" } else { "[N, J, C, V|K] (rank 4)" };
         return Err(MdfError::shape(DATA, want, shape));
@@ -341,27 +386,19 @@ fn validate_measurement(m: &Measurement, file: &MdfFile, d: &Dims) -> MdfResult<
     } else {
         check_shape(DATA, shape, &[("N", n), ("J", d.j), ("C", d.c), (wl, w)])?;
     }
-    if m.data.is_empty() {
-        return Err(MdfError::shape(DATA, "no empty dimension", shape));
-    }
-    if !l.is_fourier_transformed && m.data.is_complex() {
+    if !l.is_fourier_transformed && info.class == ElementClass::Complex {
         return Err(MdfError::Type {
             dataset: DATA.into(),
             expected: "real numbers for time-domain data (isFourierTransformed = 0)".into(),
-            found: m.data.dtype_name().into(),
+            found: "complex numbers".into(),
         });
     }
-    if let Some(i) = m.data.first_non_finite() {
-        return Err(MdfError::NonFinite { dataset: DATA.into(), index: i });
-    }
-    if let NumArray::I8(_) | NumArray::I16(_) | NumArray::I32(_) | NumArray::I64(_) = m.data {
-        if l.is_fourier_transformed {
-            return Err(MdfError::Type {
-                dataset: DATA.into(),
-                expected: "float or complex numbers for Fourier-domain data".into(),
-                found: m.data.dtype_name().into(),
-            });
-        }
+    if l.is_fourier_transformed && info.class == ElementClass::Integer {
+        return Err(MdfError::Type {
+            dataset: DATA.into(),
+            expected: "float or complex numbers for Fourier-domain data".into(),
+            found: "integers".into(),
+        });
     }
     Ok(())
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::util::{h5err, H5};
 use crate::mdf::{
-    validate, Acquisition, Calibration, DriveField, Experiment, IndexBase, MdfError, MdfFile, MdfResult, Measurement,
-    MeasurementLayout, NumArray, ParamValue, Receiver, Reconstruction, Scanner, SparsityTransform, Study, Tracer,
+    validate, validate_structure, Acquisition, Calibration, DataInfo, DriveField, ElementClass, Experiment, IndexBase,
+    MdfError, MdfFile, MdfResult, Measurement, MeasurementLayout, NumArray, ParamValue, Receiver, Reconstruction,
+    Scanner, SparsityTransform, Study, Tracer,
 };
 
 /// Options of the reader.
@@ -92,16 +93,16 @@ impl MdfReader {
     }
 
     fn validate_header(&mut self) -> MdfResult<()> {
-        let mut probe = self.header.clone();
-        if let (Some(m), Some(shape)) = (probe.measurement.as_mut(), &self.measurement_data_shape) {
-            // A shape-only stand-in: validation checks shapes here; values are checked when read.
-            m.data = stand_in(shape, &self.h5)?;
-        }
-        if let Some(r) = probe.reconstruction.as_mut() {
-            let shape = self.h5.dataset("/reconstruction/data")?.shape();
-            r.data = NumArray::zeros_c64(&shape);
-        }
-        validate(&probe).map(|_| ())
+        let class = if self.header.measurement.is_some() { Some(element_class(&self.h5)?) } else { None };
+        let meas = match (&self.measurement_data_shape, class) {
+            (Some(shape), Some(class)) => Some(DataInfo { shape, class }),
+            _ => None,
+        };
+        let reco_shape = match &self.header.reconstruction {
+            Some(_) => Some(self.h5.dataset("/reconstruction/data")?.shape()),
+            None => None,
+        };
+        validate_structure(&self.header, meas, reco_shape.as_deref()).map(|_| ())
     }
 
     /// The element type of `/measurement/data` as numpy names it (`int16`, `complex64`, …).
@@ -153,17 +154,18 @@ impl MdfReader {
     }
 }
 
-/// A stand-in array of the stored shape and element class (real vs complex) that costs no disk read.
-fn stand_in(shape: &[usize], h5: &H5) -> MdfResult<NumArray> {
-    let ds = h5.dataset("/measurement/data")?;
-    let td = h5.descriptor(&ds, "/measurement/data")?;
+/// The element class of `/measurement/data`, from its HDF5 type (no data read).
+fn element_class(h5: &H5) -> MdfResult<ElementClass> {
+    const P: &str = "/measurement/data";
+    let ds = h5.dataset(P)?;
+    let td = h5.descriptor(&ds, P)?;
     use hdf5::types::TypeDescriptor as T;
     match td {
-        T::Compound(_) if super::util::complex_width(&td).is_some() => Ok(NumArray::zeros_c64(shape)),
-        T::Integer(_) | T::Unsigned(_) => Ok(NumArray::I64(ArrayD::zeros(shape))),
-        T::Float(_) => Ok(NumArray::F64(ArrayD::zeros(shape))),
+        T::Compound(_) if super::util::complex_width(&td).is_some() => Ok(ElementClass::Complex),
+        T::Integer(_) | T::Unsigned(_) => Ok(ElementClass::Integer),
+        T::Float(_) => Ok(ElementClass::Real),
         other => Err(MdfError::Type {
-            dataset: "/measurement/data".into(),
+            dataset: P.into(),
             expected: "a Number (int8–int64, float32/64, or compound {r, i} of float32/64)".into(),
             found: super::util::describe(&other),
         }),
