@@ -60,8 +60,12 @@ fn row_subset(c: &mut Criterion) {
         b.iter(|| {
             let f = magpie_core::mdf::read_mdf(&path).expect("read");
             let sm = magpie_core::mdf::system_matrix(&f).expect("sm");
-            let all = reader.all_rows();
-            sel.iter().map(|r| sm.foreground[[all.iter().position(|a| a == r).unwrap_or(0), 0]]).count()
+            let picked: Vec<_> = sel
+                .iter()
+                .filter_map(|r| sm.rows.iter().position(|a| a == r))
+                .map(|i| sm.foreground.row(i).to_owned())
+                .collect();
+            picked
         })
     });
     g.finish();

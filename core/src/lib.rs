@@ -27,6 +27,8 @@ pub mod grid;
 pub mod mdf;
 pub mod operator;
 pub mod physics;
+pub mod scanner;
+pub mod tracer;
 pub mod units;
 
 pub use error::Error;
