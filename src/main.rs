@@ -1,8 +1,12 @@
 //! `magpie`: the command-line interface of the magpie MPI pipeline. Thin: parses arguments, installs logging,
 //! calls the library crates, and maps errors to a non-zero exit code.
 
+// Units are written in brackets after quantities, e.g. "frequency [Hz]": prose, not intra-doc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod logging;
+mod plot;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -13,19 +13,26 @@ fn help_lists_every_subcommand() {
     let out = magpie().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["inspect", "demo"] {
+    for sub in ["inspect", "demo", "phantom", "simulate", "sysmat"] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
 }
 
 #[test]
-fn demo_writes_and_inspects_an_example_file() {
+fn demo_simulates_reconstructs_and_counts_cells() {
     let dir = tempfile::tempdir().unwrap();
     let out = magpie().args(["-q", "demo", "--out"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("24.5098 kHz") && text.contains("3 foreground, 1 background"), "{text}");
-    assert!(dir.path().join("example_measurement.mdf").exists());
+    assert!(text.contains("graft_a") && text.contains("300000"), "{text}");
+    for f in
+        ["system_matrix.mdf", "measurement.mdf", "truth.mdf", "reconstruction.mdf", "reconstruction.png", "report.md"]
+    {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    // The files it wrote are valid MDF.
+    let out = magpie().args(["inspect", "--check"]).arg(dir.path().join("reconstruction.mdf")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -52,4 +59,58 @@ fn inspect_refuses_a_malformed_file_with_the_dataset_named() {
     let out = magpie().args(["inspect", "--check"]).arg(util::fixture("bad/bad_nan.mdf")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("non-finite"));
+}
+
+#[test]
+fn phantom_sysmat_and_simulate_write_valid_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = magpie().args(["-q", "phantom", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rat_striatum_graft"));
+    let st = magpie()
+        .args(["-q", "phantom", "two_points", "--grid", "32x32x1", "--fov-mm", "16,16,4", "-o"])
+        .arg(d.join("truth.mdf"))
+        .arg("--png")
+        .arg(d.join("truth.png"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let truth = magpie_core::mdf::read_mdf(d.join("truth.mdf")).unwrap();
+    let total: f64 = truth.reconstruction.unwrap().data.to_f64_lossy().sum();
+    assert!((total - 200.0).abs() < 1e-6, "two 100 ng points: {total}");
+    assert!(std::fs::metadata(d.join("truth.png")).unwrap().len() > 1000);
+    let st = magpie()
+        .args([
+            "-q",
+            "sysmat",
+            "--scanner",
+            "bruker_2d",
+            "--grid",
+            "9x9x1",
+            "--fov-mm",
+            "18,18,1",
+            "--max-freq-khz",
+            "300",
+            "-o",
+        ])
+        .arg(d.join("sm.mdf"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = magpie()
+        .args(["-q", "simulate", "--phantom", "two_points", "--scanner", "bruker_2d", "--frames", "2", "-o"])
+        .arg(d.join("meas.mdf"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for f in ["sm.mdf", "meas.mdf"] {
+        let out = magpie().args(["inspect", "--check"]).arg(d.join(f)).output().unwrap();
+        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Bad input: a clear error, non-zero exit, nothing written.
+    let out = magpie().args(["sysmat", "--scanner", "nope", "-o"]).arg(d.join("x.mdf")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bruker_2d"));
+    assert!(!d.join("x.mdf").exists());
 }

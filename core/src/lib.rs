@@ -20,6 +20,8 @@
 //!   simulator and reconstructors build and unit-test without C libraries.
 //! - `hdf5-static`: build libhdf5 from source (needs cmake ≥ 3.26) for machines without the system library.
 #![warn(missing_docs)]
+// Units are written in brackets after quantities, e.g. "position [m]": prose, not intra-doc links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 pub mod doc;
 pub mod error;

@@ -358,6 +358,18 @@ impl ScannerConfig {
         })
     }
 
+    /// FFP position of period j at time t [m].
+    pub fn ffp_at_m(&self, j: usize, t: f64) -> [f64; 3] {
+        let b = self.drive_field_t(t);
+        let o = self.offset_field_t(j);
+        self.ffp_position_m([b[0] + o[0], b[1] + o[1], b[2] + o[2]])
+    }
+
+    /// FFP velocity at time t [m/s] (the offset field is constant within a period).
+    pub fn ffp_velocity_m_per_s(&self, t: f64) -> [f64; 3] {
+        self.ffp_position_m(self.drive_field_rate_t_per_s(t))
+    }
+
     /// Drive-field FOV 2A/|G_ii| per axis [m].
     pub fn drive_fov_m(&self) -> [f64; 3] {
         std::array::from_fn(|i| {
@@ -442,6 +454,21 @@ mod tests {
         let s = ScannerConfig::preset("bruker_2d").unwrap();
         let r = s.ffp_position_m([0.012, 0.0, 0.0]);
         assert!((r[0] - 0.012).abs() < 1e-15, "G_xx = −1 T/m moves the FFP to +12 mm");
+    }
+
+    #[test]
+    fn ffp_velocity_is_the_derivative_of_the_position() {
+        let s = ScannerConfig::preset("bruker_2d").unwrap();
+        let (t, h) = (1.234e-4, 1e-9);
+        let a = s.ffp_at_m(0, t - h);
+        let b = s.ffp_at_m(0, t + h);
+        let v = s.ffp_velocity_m_per_s(t);
+        for d in 0..2 {
+            assert!(((b[d] - a[d]) / (2.0 * h) - v[d]).abs() < 1e-6 * v[d].abs().max(1.0));
+        }
+        // Peak speed ωA/G (physics.md §2.2): 12 mT, 1 T/m, 24.51 kHz → 1848 m/s.
+        let vmax = 2.0 * std::f64::consts::PI * s.drive_frequency_hz(0) * 0.012 / 1.0;
+        assert!((vmax - 1848.0).abs() < 1.0);
     }
 
     #[test]

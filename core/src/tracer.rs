@@ -267,6 +267,12 @@ impl TracerModel {
         1.0 / self.iron_kg_per_particle(self.core_diameter_m)
     }
 
+    /// Particles (median size) per millilitre of a suspension holding `concentration_mol_per_l` mol Fe per litre.
+    pub fn particles_per_ml(&self, concentration_mol_per_l: f64) -> f64 {
+        let iron_kg_per_ml = concentration_mol_per_l * FE_MOLAR_MASS_KG_PER_MOL * 1e-3;
+        iron_kg_per_ml * self.particles_per_kg_fe()
+    }
+
     /// Quadrature of the size distribution, weighted by iron mass (∝ d³). The number distribution is
     /// log-normal(ln d_med, σ); its mass-weighted counterpart is log-normal(ln d_med + 3σ², σ). Nodes are a
     /// trapezoid rule on ±6σ in ln d, which converges spectrally for this smooth, fast-decaying integrand.
@@ -368,6 +374,8 @@ mod tests {
         assert!((t.saturation_moment_per_kg_fe() / 128.0 - 1.0).abs() < 5e-3);
         assert!((Material::Magnetite.iron_mass_fraction() - 0.7236).abs() < 1e-4);
         assert!((Material::Maghemite.iron_mass_fraction() - 0.6994).abs() < 1e-4);
+        // 1 mmol/L = 55.845 µg Fe per mL → 55.845e3 ng × 3.26e7 particles/ng.
+        assert!((t.particles_per_ml(1e-3) / (55.845e3 * 3.26e7) - 1.0).abs() < 5e-3);
     }
 
     #[test]

@@ -2,6 +2,49 @@
 //!
 //! x-space and system-matrix reconstruction of MPI data into quantitative iron maps. It depends only on
 //! `magpie-core` (never on the simulator, to keep the reconstructor honest).
+//!
+//! ```
+//! use magpie_reconstruct::solvers::kaczmarz::{solve, KaczmarzParams};
+//! use ndarray::array;
+//! // A tiny consistent system: x = (1, 2).
+//! let a = array![[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]];
+//! let b = array![[1.0], [4.0], [3.0]];
+//! let params = KaczmarzParams { iterations: 200, non_negative: false, ..Default::default() };
+//! let (x, _) = solve(a.view(), b.view(), 0.0, &params).unwrap();
+//! assert!((x[[0, 0]] - 1.0).abs() < 1e-6 && (x[[1, 0]] - 2.0).abs() < 1e-6);
+//! ```
+//!
+//! ## Features
+//! - `lapack`: the direct Tikhonov/SVD solver and SVD-based automatic λ through ndarray-linalg (the LAPACK
+//!   backend is chosen by the final binary).
 #![warn(missing_docs)]
+// Units are written in brackets after quantities, e.g. "position [m]": prose, not intra-doc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
+pub mod metrics;
+pub mod quantify;
+pub mod solvers;
+pub mod sysmat;
+pub mod system;
 
 pub use magpie_core;
+
+/// Errors of the reconstructors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoError {
+    /// Input files do not allow the requested reconstruction.
+    #[error("{what}: {message}")]
+    Input {
+        /// What (a dataset path or an option).
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A solver failed.
+    #[error(transparent)]
+    Solve(#[from] solvers::SolveError),
+    /// Feature not compiled in.
+    #[error("{0}")]
+    Unsupported(String),
+}

@@ -1,7 +1,15 @@
 //! One module per subcommand, each with a `run(args) -> anyhow::Result<()>`.
 
+mod common;
+mod compare;
 mod demo;
 mod inspect;
+mod phantom;
+mod reconstruct;
+mod scan;
+mod simulate;
+mod sysmat;
+mod truth;
 
 use clap::{Parser, Subcommand};
 
@@ -25,11 +33,26 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Run the demonstration: write a small example MDF measurement and inspect it.
     Demo(demo::Args),
+    /// Render a phantom's ground truth (iron per voxel) to MDF and PNG; --list shows the presets.
+    Phantom(phantom::Args),
+    /// Simulate a scanner measurement of a phantom (frames, background frames, noise) into an MDF file.
+    Simulate(simulate::Args),
+    /// Simulate a system matrix (delta sample on a grid) into a calibration MDF file.
+    Sysmat(sysmat::Args),
+    /// Reconstruct a measurement into a quantitative iron map (ng Fe per voxel) with a system matrix.
+    Reconstruct(reconstruct::Args),
+    /// Compare a reconstruction with a ground truth: NRMSE, PSNR, SSIM, total-iron error (-t fails above).
+    Compare(compare::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Phantom(a) => phantom::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Sysmat(a) => sysmat::run(a),
+        Command::Reconstruct(a) => reconstruct::run(a),
+        Command::Compare(a) => compare::run(a),
     }
 }

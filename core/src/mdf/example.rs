@@ -119,6 +119,7 @@ pub fn skeleton(j: usize, c: usize, v: usize, d: usize) -> MdfFile {
         measurement: None,
         calibration: None,
         reconstruction: None,
+        provenance: Default::default(),
     }
 }
 

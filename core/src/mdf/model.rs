@@ -46,6 +46,10 @@ pub struct MdfFile {
     pub calibration: Option<Calibration>,
     /// `/reconstruction`.
     pub reconstruction: Option<Reconstruction>,
+    /// Non-standard `/_magpie/<name>` strings written by magpie: provenance (the scanner, tracer, phantom and
+    /// parameters that produced the file, as TOML) and facts later stages need (units of a reconstruction).
+    #[serde(default)]
+    pub provenance: BTreeMap<String, String>,
 }
 
 /// `/study`.
@@ -221,7 +225,7 @@ impl SparsityTransform {
 pub struct Measurement {
     /// `data`, exactly as stored (element type kept, **not** converted by `dataConversionFactor`):
     /// `[N, J, C, V]` time domain, `[N, J, C, K]` Fourier, `[J, C, V|K, N]` with the fast frame axis,
-    /// `[J, C, K, B+E]` sparsity-compressed. Use [`super::spectra`] helpers to get canonical complex spectra.
+    /// `[J, C, K, B+E]` sparsity-compressed. Use [`super::measurement_spectra`] and [`super::system_matrix`] for canonical complex spectra.
     pub data: NumArray,
     /// Processing flags and index arrays.
     pub layout: MeasurementLayout,

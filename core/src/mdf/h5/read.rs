@@ -213,6 +213,15 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
     let measurement = if h5.is_group("/measurement") { Some(read_layout(h5, v, opts, found_base)?) } else { None };
     let calibration = if h5.is_group("/calibration") { Some(read_calibration(h5)?) } else { None };
     let reconstruction = if h5.is_group("/reconstruction") { Some(read_reconstruction(h5)?) } else { None };
+    let mut provenance = BTreeMap::new();
+    if h5.is_group("/_magpie") {
+        let g = h5.file.group("/_magpie").map_err(|e| h5err("/_magpie", e))?;
+        for name in g.member_names().map_err(|e| h5err("/_magpie", e))? {
+            if let Ok(v) = h5.string(&format!("/_magpie/{name}")) {
+                provenance.insert(name, v);
+            }
+        }
+    }
     Ok(MdfFile {
         version,
         uuid: h5.string("/uuid")?,
@@ -225,6 +234,7 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
         measurement,
         calibration,
         reconstruction,
+        provenance,
     })
 }
 

@@ -326,6 +326,13 @@ fn write_to(tmp: &Path, m: &MdfFile) -> MdfResult<()> {
             }
         }
     }
+    if !m.provenance.is_empty() {
+        let g = group(&f, "_magpie")?;
+        let w = W { g: &g, prefix: "/_magpie".into() };
+        for (k, v) in &m.provenance {
+            w.string(k, v)?;
+        }
+    }
     f.flush().map_err(|e| h5err("/", e))?;
     f.close().map_err(|e| h5err("/", e))?;
     Ok(())
