@@ -46,14 +46,8 @@ fn measure(points: &[PointMass], spec: &MeasurementSpec) -> MdfFile {
 fn reconstruct(meas: &MdfFile, params: &RecoParams) -> RecoResult {
     let sm = sm();
     let plan = Plan::new(params, sm).unwrap();
-    let rows = system_matrix(sm).unwrap();
-    // Pick the planned rows out of the full in-memory matrix (the disk path is tested in tests/sysmat.rs).
-    let idx: Vec<usize> = plan.rows.iter().map(|r| rows.rows.iter().position(|x| x == r).unwrap()).collect();
-    let data = magpie_core::mdf::SystemMatrixRows {
-        rows: plan.rows.clone(),
-        foreground: rows.foreground.select(ndarray::Axis(0), &idx),
-        background: rows.background.select(ndarray::Axis(0), &idx),
-    };
+    // The planned rows out of the full in-memory matrix (the disk path is tested in tests/sysmat.rs).
+    let data = system_matrix(sm).unwrap().subset(&plan.rows).unwrap();
     let reco = plan.build(data, None).unwrap();
     let spectra = measurement_spectra(meas).unwrap();
     reco.run(MeasurementInput {

@@ -94,13 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // 4. Reconstruction (sparse preset: FISTA with L1 and non-negativity, suited to compact grafts).
     let params = RecoParams::preset("sparse")?;
     let plan = Plan::new(&params, &sm)?;
-    let rows = magpie_core::mdf::system_matrix(&sm)?;
-    let idx: Vec<usize> = plan.rows.iter().filter_map(|r| rows.rows.iter().position(|x| x == r)).collect();
-    let data = magpie_core::mdf::SystemMatrixRows {
-        rows: plan.rows.clone(),
-        foreground: rows.foreground.select(ndarray::Axis(0), &idx),
-        background: rows.background.select(ndarray::Axis(0), &idx),
-    };
+    let data = magpie_core::mdf::system_matrix(&sm)?
+        .subset(&plan.rows)
+        .context("planned rows missing from the system matrix")?;
     let reco = plan.build(data, None)?;
     let spectra = measurement_spectra(&meas)?;
     let result = reco.run(MeasurementInput {

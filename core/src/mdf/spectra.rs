@@ -42,6 +42,19 @@ pub struct SystemMatrixRows {
     pub background: Array2<Complex64>,
 }
 
+impl SystemMatrixRows {
+    /// The given rows, in that order (`None` if one is not held).
+    pub fn subset(&self, rows: &[RowId]) -> Option<SystemMatrixRows> {
+        let idx: Option<Vec<usize>> = rows.iter().map(|r| self.rows.iter().position(|x| x == r)).collect();
+        let idx = idx?;
+        Some(SystemMatrixRows {
+            rows: rows.to_vec(),
+            foreground: self.foreground.select(Axis(0), &idx),
+            background: self.background.select(Axis(0), &idx),
+        })
+    }
+}
+
 /// Time-domain data [N, J, C, V] converted with `dataConversionFactor`, frames in acquisition order.
 ///
 /// # Errors
@@ -51,17 +64,7 @@ pub fn time_data(file: &MdfFile) -> MdfResult<Array4<f64>> {
     if m.layout.is_fourier_transformed {
         return Err(MdfError::invalid("/measurement/data", "time-domain data requested but isFourierTransformed = 1"));
     }
-    let mut a = m.data.to_f64_lossy();
-    if m.layout.is_fast_frame_axis {
-        a = a.permuted_axes(vec![3, 0, 1, 2]).as_standard_layout().to_owned();
-    }
-    let mut a = into4(a)?;
-    if let Some(conv) = &file.acquisition.receiver.data_conversion_factor {
-        for c in 0..a.shape()[2] {
-            let (sc, off) = (conv[[c, 0]], conv[[c, 1]]);
-            a.slice_mut(s![.., .., c, ..]).mapv_inplace(|r| sc * r + off);
-        }
-    }
+    let a = converted_time_samples(file, m)?;
     Ok(unpermute_frames(a, &m.layout.frame_permutation, m.layout.is_frame_permutation))
 }
 
@@ -182,18 +185,7 @@ pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
             convert_spectra_raw(file, &mut d, &frequencies);
             d
         } else {
-            let mut a = m.data.to_f64_lossy();
-            if l.is_fast_frame_axis {
-                a = a.permuted_axes(vec![3, 0, 1, 2]).as_standard_layout().to_owned();
-            }
-            let mut a = into4(a)?;
-            if let Some(conv) = &file.acquisition.receiver.data_conversion_factor {
-                for c in 0..a.shape()[2] {
-                    let (sc, off) = (conv[[c, 0]], conv[[c, 1]]);
-                    a.slice_mut(s![.., .., c, ..]).mapv_inplace(|r| sc * r + off);
-                }
-            }
-            rfft_last_axis(&a)
+            rfft_last_axis(&converted_time_samples(file, m)?)
         };
         for (r, id) in rows.iter().enumerate() {
             for (col, &f) in fg.iter().enumerate() {
@@ -207,6 +199,22 @@ pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
     }
     apply_conversion_rows(file, &rows, &frequencies, &mut fgm, &mut bgm);
     Ok(SystemMatrixRows { rows, foreground: fgm, background: bgm })
+}
+
+/// Time samples [N, J, C, V] in stored frame order with `dataConversionFactor` applied (u = a·r + b).
+fn converted_time_samples(file: &MdfFile, m: &Measurement) -> MdfResult<Array4<f64>> {
+    let mut a = m.data.to_f64_lossy();
+    if m.layout.is_fast_frame_axis {
+        a = a.permuted_axes(vec![3, 0, 1, 2]).as_standard_layout().to_owned();
+    }
+    let mut a = into4(a)?;
+    if let Some(conv) = &file.acquisition.receiver.data_conversion_factor {
+        for c in 0..a.shape()[2] {
+            let (sc, off) = (conv[[c, 0]], conv[[c, 1]]);
+            a.slice_mut(s![.., .., c, ..]).mapv_inplace(|r| sc * r + off);
+        }
+    }
+    Ok(a)
 }
 
 /// The grid transform of a sparsity-compressed file.

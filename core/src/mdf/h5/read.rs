@@ -491,19 +491,7 @@ fn read_calibration(h5: &H5) -> MdfResult<Calibration> {
         }
         Ok(Some(into_dim::<Ix2>(h5.f64_array(&p)?, &p, "[O, 3]")?))
     };
-    let size = if h5.exists(&format!("{C}/size")) {
-        let p = format!("{C}/size");
-        let a = h5.i64_array(&p)?;
-        if a.shape() != [3] || a.iter().any(|v| *v <= 0) {
-            return Err(MdfError::invalid(
-                &p,
-                format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>()),
-            ));
-        }
-        Some([a[[0]] as usize, a[[1]] as usize, a[[2]] as usize])
-    } else {
-        None
-    };
+    let size = read_size(h5, &format!("{C}/size"))?;
     let snr = if h5.exists(&format!("{C}/snr")) {
         let p = format!("{C}/snr");
         Some(into_dim::<Ix3>(h5.f64_array(&p)?, &p, "[J, C, K]")?)
@@ -529,19 +517,7 @@ fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
     if !h5.exists(&format!("{R}/data")) {
         return Err(MdfError::Missing { dataset: format!("{R}/data"), context: String::new() });
     }
-    let size = if h5.exists(&format!("{R}/size")) {
-        let p = format!("{R}/size");
-        let a = h5.i64_array(&p)?;
-        if a.shape() != [3] || a.iter().any(|v| *v <= 0) {
-            return Err(MdfError::invalid(
-                &p,
-                format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>()),
-            ));
-        }
-        Some([a[[0]] as usize, a[[1]] as usize, a[[2]] as usize])
-    } else {
-        None
-    };
+    let size = read_size(h5, &format!("{R}/size"))?;
     let positions_m = if h5.exists(&format!("{R}/positions")) {
         let p = format!("{R}/positions");
         Some(into_dim::<Ix2>(h5.f64_array(&p)?, &p, "[P, 3]")?)
@@ -587,4 +563,19 @@ fn numpy_name(td: &hdf5::types::TypeDescriptor) -> String {
         Some(8) => "complex128".into(),
         _ => super::util::describe(td),
     }
+}
+
+/// An optional grid size: three positive integers.
+fn read_size(h5: &H5, p: &str) -> MdfResult<Option<[usize; 3]>> {
+    if !h5.exists(p) {
+        return Ok(None);
+    }
+    let a = h5.i64_array(p)?;
+    if a.shape() != [3] || a.iter().any(|v| *v <= 0) {
+        return Err(MdfError::invalid(
+            p,
+            format!("expected 3 positive grid sizes, found {:?}", a.iter().collect::<Vec<_>>()),
+        ));
+    }
+    Ok(Some([a[[0]] as usize, a[[1]] as usize, a[[2]] as usize]))
 }
