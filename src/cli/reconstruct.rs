@@ -284,7 +284,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Report.
     for (q, frame) in result.iron_ng.outer_iter().enumerate() {
         let total: f64 = frame.sum();
-        let mut line = format!("frame {q}: total iron in the FOV {:.2} ng", total);
+        // ng per voxel → mg Fe per mL: divide by the voxel volume in mL (1 mL = 1e-6 m³) and by 1e6 ng/mg.
+        let peak_mg_per_ml = frame.iter().fold(0.0f64, |m, v| m.max(*v)) / (grid.voxel_volume_m3() * 1e6) * 1e-6;
+        let mut line = format!("frame {q}: total iron in the FOV {total:.2} ng, peak {peak_mg_per_ml:.4} mg Fe/mL");
         if let Some(pg) = p.quantification.pg_fe_per_cell {
             line += &format!(" ≈ {:.0} cells at {pg} pg Fe/cell", cells_from_iron_ng(total, pg));
         }

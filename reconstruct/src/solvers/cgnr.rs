@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{check_lambda, check_rows, SolveError, SolveInfo};
+use super::{check_lambda, check_rows, per_frame, SolveError, SolveInfo};
 use crate::system::RealOperator;
 
 /// CGNR parameters.
@@ -38,14 +38,13 @@ pub fn solve(
     check_rows(NAME, op.rows(), b.nrows())?;
     check_lambda(NAME, lambda)?;
     let n = op.cols();
-    let mut x = Array2::zeros((n, b.ncols()));
-    let mut info = SolveInfo::default();
     let normal = |v: &Array1<f64>, out: &mut Array1<f64>, tmp: &mut Array1<f64>| {
         op.apply(v.view(), tmp.view_mut());
         op.apply_t(tmp.view(), out.view_mut());
         out.scaled_add(lambda, v);
     };
-    for (f, bcol) in b.columns().into_iter().enumerate() {
+    per_frame(b, n, |bcol| {
+        let mut info = SolveInfo::default();
         let mut xf = Array1::<f64>::zeros(n);
         let mut r = Array1::zeros(n);
         op.apply_t(bcol, r.view_mut());
@@ -68,7 +67,7 @@ pub fn solve(
             if !alpha.is_finite() {
                 return Err(SolveError::Diverged { solver: NAME, iteration: it + 1 });
             }
-            if f == 0 {
+            {
                 op.apply(xf.view(), tmp.view_mut());
                 let res = &tmp - &bcol;
                 info.residual_history.push(res.dot(&res).sqrt());
@@ -78,7 +77,6 @@ pub fn solve(
         if p.non_negative {
             xf.mapv_inplace(|e| e.max(0.0));
         }
-        x.column_mut(f).assign(&xf);
-    }
-    Ok((x, info))
+        Ok((xf, info))
+    })
 }

@@ -4,7 +4,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{check_lambda, check_rows, SolveError, SolveInfo};
+use super::{check_lambda, check_rows, per_frame, SolveError, SolveInfo};
 use crate::system::{spectral_norm_sq, RealOperator};
 
 /// FISTA parameters.
@@ -39,9 +39,8 @@ pub fn solve(
     let n = op.cols();
     let l = spectral_norm_sq(op).max(f64::MIN_POSITIVE);
     let step = 1.0 / l;
-    let mut out = Array2::zeros((n, b.ncols()));
-    let mut info = SolveInfo::default();
-    for (f, bcol) in b.columns().into_iter().enumerate() {
+    per_frame(b, n, |bcol| {
+        let mut info = SolveInfo::default();
         let mut x = Array1::<f64>::zeros(n);
         let mut y = x.clone();
         let mut t = 1.0f64;
@@ -68,14 +67,13 @@ pub fn solve(
             if x.iter().any(|v| !v.is_finite()) {
                 return Err(SolveError::Diverged { solver: NAME, iteration: it + 1 });
             }
-            if f == 0 {
+            {
                 op.apply(x.view(), ay.view_mut());
                 let res = &ay - &bcol;
                 info.residual_history.push(res.dot(&res).sqrt());
                 info.iterations = it + 1;
             }
         }
-        out.column_mut(f).assign(&x);
-    }
-    Ok((out, info))
+        Ok((x, info))
+    })
 }

@@ -73,5 +73,30 @@ pub(crate) fn check_lambda(solver: &'static str, lambda: f64) -> Result<(), Solv
     Ok(())
 }
 
+/// Solves every column of `b` independently and in parallel (frames are independent problems), keeping the
+/// report of the first column.
+pub(crate) fn per_frame<F>(
+    b: ndarray::ArrayView2<f64>,
+    n: usize,
+    solve: F,
+) -> Result<(ndarray::Array2<f64>, SolveInfo), SolveError>
+where
+    F: Fn(ndarray::ArrayView1<f64>) -> Result<(ndarray::Array1<f64>, SolveInfo), SolveError> + Sync,
+{
+    use rayon::prelude::*;
+    let results: Vec<Result<(ndarray::Array1<f64>, SolveInfo), SolveError>> =
+        (0..b.ncols()).into_par_iter().map(|f| solve(b.column(f))).collect();
+    let mut x = ndarray::Array2::zeros((n, b.ncols()));
+    let mut info = SolveInfo::default();
+    for (f, r) in results.into_iter().enumerate() {
+        let (xf, i) = r?;
+        x.column_mut(f).assign(&xf);
+        if f == 0 {
+            info = i;
+        }
+    }
+    Ok((x, info))
+}
+
 /// Per-iteration callback: (iteration, current estimate of the first frame).
 pub type Callback<'a> = &'a mut dyn FnMut(usize, ndarray::ArrayView1<f64>);

@@ -5,7 +5,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{check_lambda, check_rows, SolveError, SolveInfo};
+use super::{check_lambda, check_rows, per_frame, SolveError, SolveInfo};
 use crate::system::{spectral_norm_sq, RealOperator};
 
 /// TV parameters.
@@ -109,9 +109,8 @@ pub fn solve(
     // ‖K‖² ≤ ‖Ã‖² + ‖∇‖² ≤ 1 + 4·(number of axes).
     let l2 = 1.0 + 4.0 * na as f64;
     let (tau, sigma) = (0.99 / l2.sqrt(), 0.99 / l2.sqrt());
-    let mut out = Array2::zeros((n, b.ncols()));
-    let mut info = SolveInfo::default();
-    for (f, bcol) in b.columns().into_iter().enumerate() {
+    per_frame(b, n, |bcol| {
+        let mut info = SolveInfo::default();
         let bs = bcol.mapv(|v| v / s);
         let mut x = Array1::<f64>::zeros(n);
         let mut xbar = x.clone();
@@ -155,16 +154,15 @@ pub fn solve(
             if x.iter().any(|v| !v.is_finite()) {
                 return Err(SolveError::Diverged { solver: NAME, iteration: it + 1 });
             }
-            if f == 0 && (it % 10 == 9 || it + 1 == p.iterations) {
+            if it % 10 == 9 || it + 1 == p.iterations {
                 op.apply(x.view(), tmp_m.view_mut());
                 let r = &tmp_m - &bcol;
                 info.residual_history.push(r.dot(&r).sqrt());
                 info.iterations = it + 1;
             }
         }
-        out.column_mut(f).assign(&x);
-    }
-    Ok((out, info))
+        Ok((x, info))
+    })
 }
 
 #[cfg(test)]
