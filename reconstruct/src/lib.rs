@@ -26,6 +26,7 @@ pub mod quantify;
 pub mod solvers;
 pub mod sysmat;
 pub mod system;
+pub mod xspace;
 
 pub use magpie_core;
 
