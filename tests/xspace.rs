@@ -153,7 +153,7 @@ fn dropping_the_fundamental_shifts_by_the_semicircle_mean_and_dc_recovery_restor
         .map(|i| {
             let th = i as f64 * std::f64::consts::PI / (nq + 1) as f64;
             let x = th.cos() * a / g;
-            std::f64::consts::PI / (nq + 1) as f64 * th.sin().powi(2) * m * mag.normal(g * (x_p - x))
+            std::f64::consts::PI / (nq + 1) as f64 * th.sin().powi(2) * m * mag.normal_exact(g * (x_p - x))
         })
         .sum::<f64>()
         * 2.0

@@ -5,11 +5,13 @@ use anyhow::{bail, Context};
 use magpie_core::mdf::{
     measurement_spectra, read_mdf, write_mdf, MdfFile, MdfReader, NumArray, ParamValue, Reconstruction, WriteOptions,
 };
+use magpie_core::tracer::TracerModel;
 use magpie_core::Grid;
 use magpie_reconstruct::quantify::{cells_from_iron_ng, region_total, Region};
 use magpie_reconstruct::solvers::{cgnr::CgnrParams, fista::FistaParams, kaczmarz::KaczmarzParams, tv::TvParams};
 use magpie_reconstruct::sysmat::params::{AutoLambda, BackgroundMode, Lambda, RecoParams, SolverParams};
 use magpie_reconstruct::sysmat::{MeasurementInput, Plan};
+use magpie_reconstruct::xspace::{RelaxationCorrection, XSpaceParams};
 use ndarray::{ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,14 @@ pub enum SolverArg {
     Direct,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// System-matrix reconstruction (needs --system-matrix).
+    SystemMatrix,
+    /// x-space: no calibration scan; needs the tracer model for quantitation.
+    Xspace,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum BackgroundArg {
     None,
@@ -36,9 +46,27 @@ pub enum BackgroundArg {
 pub struct Args {
     /// Measurement MDF file.
     pub measurement: PathBuf,
-    /// System matrix (calibration MDF), measured or from `magpie sysmat`.
-    #[arg(long = "system-matrix", short = 's')]
-    pub system_matrix: PathBuf,
+    /// Reconstruction method.
+    #[arg(long, value_enum, default_value = "system-matrix")]
+    pub method: MethodArg,
+    /// System matrix (calibration MDF), measured or from `magpie sysmat` (system-matrix method).
+    #[arg(long = "system-matrix", short = 's', required_if_eq("method", "system-matrix"))]
+    pub system_matrix: Option<PathBuf>,
+    /// x-space: tracer preset or TOML file (default: the tracer recorded by magpie in the file, else an error).
+    #[arg(long)]
+    pub tracer: Option<String>,
+    /// x-space: deconvolve the point response (Tikhonov, λ from the noise level).
+    #[arg(long)]
+    pub deconvolve: bool,
+    /// x-space: voxel edge [mm] (default: automatic from the PSF and the trajectory's coverage).
+    #[arg(long)]
+    pub voxel_mm: Option<f64>,
+    /// x-space: relaxation time τ [µs] to correct, or auto|none (default auto).
+    #[arg(long)]
+    pub tau_us: Option<String>,
+    /// x-space: receive-coil sensitivity B/I [T/A] when the file has no inductionFactor.
+    #[arg(long)]
+    pub coil_sensitivity: Option<f64>,
     /// Named parameter preset (default, openmpidata, quantitative, sparse).
     #[arg(long, conflicts_with = "config")]
     pub preset: Option<String>,
@@ -243,10 +271,12 @@ pub fn write_reconstruction(
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let inputs: Vec<&Path> = [Some(a.measurement.as_path()), Some(a.system_matrix.as_path()), a.empty.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    if a.method == MethodArg::Xspace {
+        return run_xspace(a);
+    }
+    let sm_path = a.system_matrix.clone().context("--system-matrix is required by the system-matrix method")?;
+    let inputs: Vec<&Path> =
+        [Some(a.measurement.as_path()), Some(sm_path.as_path()), a.empty.as_deref()].into_iter().flatten().collect();
     common::check_output(&a.out, &inputs)?;
     if let Some(png) = &a.png {
         common::check_output(png, &inputs)?;
@@ -255,8 +285,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let regions: Vec<Region> =
         a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
     let t0 = std::time::Instant::now();
-    let sm = MdfReader::open(&a.system_matrix)
-        .with_context(|| format!("reading system matrix {}", a.system_matrix.display()))?;
+    let sm = MdfReader::open(&sm_path).with_context(|| format!("reading system matrix {}", sm_path.display()))?;
     let meas = read_mdf(&a.measurement).with_context(|| format!("reading measurement {}", a.measurement.display()))?;
     consistency(&sm.header, &meas)?;
     let plan = Plan::new(&p, &sm.header)?;
@@ -281,26 +310,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let grid = reco.plan.grid;
     let secs = t0.elapsed().as_secs_f64();
     tracing::info!("reconstructed {} frame(s) in {secs:.2} s", result.iron_ng.nrows());
-    // Report.
-    for (q, frame) in result.iron_ng.outer_iter().enumerate() {
-        let total: f64 = frame.sum();
-        // ng per voxel → mg Fe per mL: divide by the voxel volume in mL (1 mL = 1e-6 m³) and by 1e6 ng/mg.
-        let peak_mg_per_ml = frame.iter().fold(0.0f64, |m, v| m.max(*v)) / (grid.voxel_volume_m3() * 1e6) * 1e-6;
-        let mut line = format!("frame {q}: total iron in the FOV {total:.2} ng, peak {peak_mg_per_ml:.4} mg Fe/mL");
-        if let Some(pg) = p.quantification.pg_fe_per_cell {
-            line += &format!(" ≈ {:.0} cells at {pg} pg Fe/cell", cells_from_iron_ng(total, pg));
-        }
-        println!("{line}");
-        let values = frame.to_vec();
-        for (r, spec) in regions.iter().zip(&a.roi) {
-            let t = region_total(&values, &grid, r);
-            let mut line = format!("  region {spec}: {t:.2} ng Fe");
-            if let Some(pg) = p.quantification.pg_fe_per_cell {
-                line += &format!(" ≈ {:.0} cells", cells_from_iron_ng(t, pg));
-            }
-            println!("{line}");
-        }
-    }
+    report(&result.iron_ng, &grid, &regions, &a.roi, p.quantification.pg_fe_per_cell);
     let mut params = std::collections::BTreeMap::new();
     params.insert("solver".into(), ParamValue::Text(p.solver.name().into()));
     params.insert("lambda_effective".into(), ParamValue::Float(result.lambda_eff));
@@ -309,7 +319,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     params.insert("rows_used".into(), ParamValue::Int(result.rows_used as i64));
     params.insert("delta_iron_ng".into(), ParamValue::Float(reco.plan.delta_iron_ng));
     params.insert("parameters_toml".into(), ParamValue::Text(p.to_toml()));
-    params.insert("system_matrix".into(), ParamValue::Text(a.system_matrix.display().to_string()));
+    params.insert("system_matrix".into(), ParamValue::Text(sm_path.display().to_string()));
     let mut prov = vec![("method", "system matrix".to_string())];
     if let Some(pg) = p.quantification.pg_fe_per_cell {
         prov.push(("pg_fe_per_cell", pg.to_string()));
@@ -339,4 +349,132 @@ pub fn write_png(png: &Path, grid: &Grid, iron: &[f64], pg_per_cell: Option<f64>
         maps.push(crate::plot::MapPlot { title: &t_cells, values: c, grid, unit: "cells per voxel" });
     }
     crate::plot::write_maps_png(png, &maps, crate::plot::MapView::Auto)
+}
+
+/// Prints total iron, peak concentration, cells and region totals per frame.
+fn report(iron_ng: &ndarray::Array2<f64>, grid: &Grid, regions: &[Region], specs: &[String], pg_per_cell: Option<f64>) {
+    for (q, frame) in iron_ng.outer_iter().enumerate() {
+        let total: f64 = frame.sum();
+        // ng per voxel → mg Fe per mL: divide by the voxel volume in mL (1 mL = 1e-6 m³) and by 1e6 ng/mg.
+        let peak_mg_per_ml = frame.iter().fold(0.0f64, |m, v| m.max(*v)) / (grid.voxel_volume_m3() * 1e6) * 1e-6;
+        let mut line = format!("frame {q}: total iron in the FOV {total:.2} ng, peak {peak_mg_per_ml:.4} mg Fe/mL");
+        if let Some(pg) = pg_per_cell {
+            line += &format!(" ≈ {:.0} cells at {pg} pg Fe/cell", cells_from_iron_ng(total, pg));
+        }
+        println!("{line}");
+        let values = frame.to_vec();
+        for (r, spec) in regions.iter().zip(specs) {
+            let t = region_total(&values, grid, r);
+            let mut line = format!("  region {spec}: {t:.2} ng Fe");
+            if let Some(pg) = pg_per_cell {
+                line += &format!(" ≈ {:.0} cells", cells_from_iron_ng(t, pg));
+            }
+            println!("{line}");
+        }
+    }
+}
+
+/// The tracer model for x-space: --tracer, else the one magpie's simulator recorded in the file.
+fn xspace_tracer(a: &Args, meas: &MdfFile) -> anyhow::Result<TracerModel> {
+    if let Some(t) = &a.tracer {
+        return TracerModel::load(t).with_context(|| format!("--tracer {t}"));
+    }
+    if let Some(text) = meas.provenance.get("tracer") {
+        let t = TracerModel::from_toml_str(text, "/_magpie/tracer")?;
+        tracing::info!("tracer model {} (recorded by magpie's simulator in the file)", t.name);
+        return Ok(t);
+    }
+    let name = meas.tracer.as_ref().and_then(|t| t.name.first().cloned()).unwrap_or_default();
+    bail!(
+        "x-space quantitation needs a tracer model: the file names tracer {name:?}; give --tracer PRESET|FILE \
+         (presets: {})",
+        TracerModel::preset_names().join(", ")
+    )
+}
+
+fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
+    let mut p = XSpaceParams { deconvolve: a.deconvolve, ..Default::default() };
+    p.voxel_size_m = a.voxel_mm.map(|v| v * 1e-3);
+    p.coil_sensitivity_t_per_a = a.coil_sensitivity;
+    p.transfer_function = a.tf;
+    if let Some(t) = &a.tau_us {
+        p.relaxation = match t.as_str() {
+            "auto" => RelaxationCorrection::Auto,
+            "none" | "0" => RelaxationCorrection::None,
+            x => RelaxationCorrection::Fixed {
+                tau_s: x.parse::<f64>().with_context(|| format!("--tau-us {x:?}: a number or auto|none"))? * 1e-6,
+            },
+        };
+    }
+    if let Some(fr) = &a.frames {
+        let (x, y) = fr.split_once(':').with_context(|| format!("--frames {fr:?}: expected A:B"))?;
+        p.frames = Some([x.trim().parse()?, y.trim().parse()?]);
+    }
+    if let Some(n) = a.average {
+        p.average = n;
+    }
+    if let Some(b) = a.background {
+        p.background = match b {
+            BackgroundArg::None => false,
+            BackgroundArg::Mean | BackgroundArg::Interpolate => true,
+            BackgroundArg::External => bail!("--background external is not available for x-space yet"),
+        };
+    }
+    for (set, flag) in [
+        (a.preset.is_some() || a.config.is_some(), "--preset/--config"),
+        (a.solver.is_some(), "--solver"),
+        (a.lambda.is_some(), "--lambda"),
+        (a.iterations.is_some(), "--iterations"),
+        (a.snr_threshold.is_some(), "--snr-threshold"),
+        (a.delta_iron_ng.is_some(), "--delta-iron-ng"),
+    ] {
+        if set {
+            tracing::warn!("{flag} applies to the system-matrix method only; ignored");
+        }
+    }
+    Ok(p)
+}
+
+fn run_xspace(a: Args) -> anyhow::Result<()> {
+    let inputs: Vec<&Path> = vec![a.measurement.as_path()];
+    common::check_output(&a.out, &inputs)?;
+    if let Some(png) = &a.png {
+        common::check_output(png, &inputs)?;
+    }
+    let regions: Vec<Region> =
+        a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+    let t0 = std::time::Instant::now();
+    let meas = read_mdf(&a.measurement).with_context(|| format!("reading measurement {}", a.measurement.display()))?;
+    let tracer = xspace_tracer(&a, &meas)?;
+    let params = xspace_params(&a)?;
+    let spectra = measurement_spectra(&meas).context("reading measurement spectra")?;
+    let r = magpie_reconstruct::xspace::reconstruct(&meas, &spectra, &tracer, &params, None)?;
+    tracing::info!(
+        "x-space: {} frame(s) in {:.2} s, τ = {:.3} µs, noise {:.3e} ng per voxel",
+        r.iron_ng.nrows(),
+        t0.elapsed().as_secs_f64(),
+        r.tau_s * 1e6,
+        r.noise_ng
+    );
+    report(&r.iron_ng, &r.grid, &regions, &a.roi, a.pg_per_cell);
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("method".into(), ParamValue::Text("x-space".into()));
+    out.insert("tracer".into(), ParamValue::Text(tracer.name.clone()));
+    out.insert("tau_s".into(), ParamValue::Float(r.tau_s));
+    out.insert("noise_ng_per_voxel".into(), ParamValue::Float(r.noise_ng));
+    out.insert("point_response_sum".into(), ParamValue::Float(r.point_response_sum));
+    if let Ok(t) = toml::to_string(&params) {
+        out.insert("parameters_toml".into(), ParamValue::Text(t));
+    }
+    let mut prov = vec![("method", "x-space".to_string())];
+    if let Some(pg) = a.pg_per_cell {
+        prov.push(("pg_fe_per_cell", pg.to_string()));
+    }
+    write_reconstruction(&a.out, &inputs, &meas, &r.grid, &r.iron_ng, out, &prov)?;
+    tracing::info!("wrote {}", a.out.display());
+    if let Some(png) = &a.png {
+        write_png(png, &r.grid, &r.iron_ng.row(0).to_vec(), a.pg_per_cell, "x-space reconstruction")?;
+        tracing::info!("wrote {}", png.display());
+    }
+    Ok(())
 }

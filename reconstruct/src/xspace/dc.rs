@@ -105,9 +105,11 @@ impl OffsetRecovery {
                 anchors += 1;
                 for &j in &periods {
                     anchor_equations.push(equations.len());
-                    anchor_samples.push(
-                        (0..n).filter(|&i| table.voxel[j * n + i] == v as u32).map(|i| (j, i)).collect::<Vec<_>>(),
-                    );
+                    // At most 32 evenly spread samples: the target is a voxel mean of a slowly varying tail.
+                    let all: Vec<(usize, usize)> =
+                        (0..n).filter(|&i| table.voxel[j * n + i] == v as u32).map(|i| (j, i)).collect();
+                    let step = all.len().div_ceil(32).max(1);
+                    anchor_samples.push(all.into_iter().step_by(step).collect::<Vec<_>>());
                     equations.push(Equation { terms: [(j, v, 1.0), (0, 0, 0.0)], len: 1 });
                 }
             }
@@ -133,12 +135,15 @@ impl OffsetRecovery {
         mag: &Magnetization,
         sources: &[([f64; 3], f64)],
     ) -> Vec<f64> {
+        use rayon::prelude::*;
         let g = seq.gradient_t_per_m;
         self.anchor_samples
-            .iter()
+            .par_iter()
             .map(|samples| {
                 let mut acc = 0.0;
+                let mut wsum = 0.0;
                 for &(j, i) in samples {
+                    wsum += table.weight[i];
                     let t = table.times_s[i];
                     let r = seq.ffp_m(j, t);
                     let w = seq.sweep_rate_t_per_s(t);
@@ -146,10 +151,14 @@ impl OffsetRecovery {
                     let w_hat = [w[0] / wn, w[1] / wn, w[2] / wn];
                     for (pos, kg) in sources {
                         let b: [f64; 3] = std::array::from_fn(|d| g[d] * (pos[d] - r[d]));
-                        acc += kg * mag.projected(b, w_hat);
+                        acc += table.weight[i] * kg * mag.projected(b, w_hat);
                     }
                 }
-                acc / samples.len().max(1) as f64
+                if wsum > 0.0 {
+                    acc / wsum
+                } else {
+                    0.0
+                }
             })
             .collect()
     }

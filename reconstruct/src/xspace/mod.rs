@@ -213,6 +213,8 @@ pub fn reconstruct(
     if !(params.speed_threshold >= 0.0 && params.speed_threshold < 1.0) || params.upsampling == 0 {
         return Err(input("x-space parameters", "need 0 ≤ speed_threshold < 1 and upsampling ≥ 1".into()));
     }
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| tracing::debug!("{what}: {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
     let grid = grid.unwrap_or_else(|| default_grid(&seq, tracer, params));
     let msat = tracer.saturation_moment_per_kg_fe();
     let table = SampleTable::new(&seq, &grid, params.upsampling, params.speed_threshold, msat);
@@ -231,6 +233,7 @@ pub fn reconstruct(
         params.speed_threshold
     );
 
+    lap("sample table");
     // 1. Frames.
     let groups = frame_groups(spectra, params)?;
     let bg_frames: Vec<usize> = (0..n).filter(|f| spectra.is_background_frame[*f]).collect();
@@ -325,6 +328,7 @@ pub fn reconstruct(
         })
         .collect();
 
+    lap("frames and weights");
     // 3. Relaxation.
     let tau_s = match params.relaxation {
         RelaxationCorrection::None => 0.0,
@@ -345,6 +349,7 @@ pub fn reconstruct(
         }
     };
 
+    lap("relaxation");
     // 4–5. Native images, with the model of 1 kg of tracer at the centre through the same steps.
     let mag = Magnetization::new(tracer);
     let centre = table_centre(&seq, &grid);
@@ -355,7 +360,8 @@ pub fn reconstruct(
     // Zero-baseline band: one normal FWHM deep unless given (averages the noisy turning-point voxels).
     let axis0 = seq.drive_axes().first().copied().unwrap_or(0);
     let band_m = params.edge_band_m.unwrap_or_else(|| tracer.fwhm_normal_m(seq.gradient_t_per_m[axis0]));
-    let band = ((band_m / grid.voxel_size_m()[axis0]).round() as usize).max(1);
+    // At most an eighth of the grid, so that the prior stays about the edges.
+    let band = ((band_m / grid.voxel_size_m()[axis0]).round() as usize).min(grid.shape[axis0] / 8).max(1);
     let recovery = if params.dc_recovery { dc::OffsetRecovery::new(&seq, &grid, &table, band) } else { None };
     match &recovery {
         Some(r) => tracing::info!(
@@ -378,10 +384,12 @@ pub fn reconstruct(
         }
     }
     let noise_native = if nd > 0 { (d2 / nd as f64 / 4.0).sqrt() } else { 0.0 };
+    lap("offset recovery set-up and sweep images");
     let imager = Imager { ctx: &ctx, recovery: recovery.as_ref(), mag: &mag, response_raw, noise_native };
     let outputs: Vec<(Vec<f64>, Vec<f64>)> =
         prepared.par_iter().map(|s| imager.image(&ctx.time_signals(s, tau_s, true))).collect();
 
+    lap("native images");
     // 6. Quantitation.
     let model = ctx.model_spectra(&mag, centre);
     // Without offset recovery the filtered model's sum is meaningless (the lost constant spans the grid).
@@ -399,6 +407,7 @@ pub fn reconstruct(
         response,
         response_raw
     );
+    lap("model point response");
     let q = outputs.len();
     let mut native = Array2::zeros((q, grid.len()));
     for (qq, (img, _)) in outputs.iter().enumerate() {
@@ -505,7 +514,7 @@ fn local_step(grid: &Grid, img: &[f64], axes: &[usize]) -> Vec<f64> {
 impl Imager<'_> {
     /// Native image [kg/T] (voxel means over all periods) and the recovered drive-bin amplitudes θ [V] of the
     /// time signals `u[j][c][i]`. The zero-baseline prior at the edges is refined by predicting the PSF tails
-    /// of the significant voxels (> 5 % of the maximum and > 4σ, at most 500) at the anchors.
+    /// of the significant voxels (> 5 % of the maximum and > 4σ, at most 200) at the anchors.
     fn image(&self, u: &[Vec<Vec<f64>>]) -> (Vec<f64>, Vec<f64>) {
         let table = self.ctx.table;
         let grid = self.ctx.grid;
@@ -544,7 +553,7 @@ impl Imager<'_> {
             let thr = (0.05 * max).max(4.0 * self.noise_native);
             let mut sig: Vec<usize> = (0..img.len()).filter(|&p| img[p] > thr).collect();
             sig.sort_by(|a, b| img[*b].total_cmp(&img[*a]));
-            sig.truncate(500);
+            sig.truncate(200);
             let sources: Vec<([f64; 3], f64)> =
                 sig.iter().map(|&p| (grid.position_m(p), img[p] / self.response_raw)).collect();
             let targets = rec.anchor_targets(self.ctx.seq, table, self.mag, &sources);
