@@ -13,7 +13,7 @@ fn help_lists_every_subcommand() {
     let out = magpie().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["inspect", "demo", "phantom", "simulate", "sysmat", "reconstruct", "compare", "calibrate"] {
+    for sub in ["inspect", "demo", "phantom", "simulate", "sysmat", "reconstruct", "compare", "calibrate", "bench"] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
 }

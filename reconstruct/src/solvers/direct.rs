@@ -3,7 +3,7 @@
 //! and the L-curve, all from the same decomposition (Hansen, "Rank-Deficient and Discrete Ill-Posed Problems").
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
-use ndarray_linalg::SVD;
+use ndarray_linalg::{JobSvd, SVDDC};
 
 use super::{check_lambda, check_rows, SolveError};
 
@@ -22,15 +22,26 @@ impl TikhonovSvd {
     /// # Errors
     /// LAPACK failure.
     pub fn new(a: ArrayView2<f64>) -> Result<Self, SolveError> {
-        let (u, sigma, vt) = a
-            .to_owned()
-            .svd(true, true)
-            .map_err(|e| SolveError::Backend { solver: "direct", message: e.to_string() })?;
+        // The full U of a tall matrix is M × M (tens of GB for 3-D systems): only the thin factors are computed.
+        let (m, n) = a.dim();
+        let k = m.min(n);
+        let bytes = 8.0 * (m as f64 * k as f64 + k as f64 * n as f64 + m as f64 * n as f64);
+        if bytes > 8e9 {
+            return Err(SolveError::Backend {
+                solver: "direct",
+                message: format!(
+                    "a {m} × {n} system needs {:.1} GB for its SVD; use an iterative solver (kaczmarz, cgnr, fista)",
+                    bytes / 1e9
+                ),
+            });
+        }
+        let (u, sigma, vt) =
+            a.svddc(JobSvd::Some).map_err(|e| SolveError::Backend { solver: "direct", message: e.to_string() })?;
         let (u, vt) = match (u, vt) {
             (Some(u), Some(vt)) => (u, vt),
             _ => return Err(SolveError::Backend { solver: "direct", message: "SVD returned no vectors".into() }),
         };
-        let k = sigma.len();
+        let k = sigma.len().min(k);
         Ok(TikhonovSvd {
             u: u.slice(ndarray::s![.., ..k]).to_owned(),
             sigma,
