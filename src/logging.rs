@@ -3,9 +3,11 @@
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(verbose: u8, quiet: bool) {
+/// `summary_only`: the subcommand prints its own summary (demo, bench), so its default level is `warn`.
+pub fn init(verbose: u8, quiet: bool, summary_only: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if summary_only => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    logging::init(args.verbose, args.quiet);
+    // The demo and the benchmark print their own summaries; their step-by-step log appears with -v.
+    let summary_only = matches!(args.command, cli::Command::Demo(_) | cli::Command::Bench(_));
+    logging::init(args.verbose, args.quiet, summary_only);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
