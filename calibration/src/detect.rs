@@ -135,6 +135,38 @@ impl MatchedFilter {
     }
 }
 
+/// The matched-filter statistic [ng] of every measurement of a series, with the filter learned from the series
+/// itself (`amounts[i]`: known iron [ng], `None` for a blank), and the number of entries it uses.
+///
+/// # Errors
+/// An empty series, measurements of different layouts, or a filter that cannot be learned.
+pub fn matched_filter_series(
+    files: &[&MdfFile],
+    amounts: &[Option<f64>],
+) -> Result<(Vec<f64>, usize), CalibrationError> {
+    let Some(first) = files.first() else {
+        return Err(CalibrationError::Invalid("the series holds no measurement".into()));
+    };
+    let mut bins = Vec::new();
+    let mut spectra = Vec::with_capacity(files.len());
+    for f in files {
+        let (s, b) = corrected_spectrum(f)?;
+        if spectra.is_empty() {
+            bins = b;
+        } else if b != bins || s.len() != spectra.first().map_or(0, Vec::len) {
+            return Err(CalibrationError::Invalid("the measurements do not share one data layout".into()));
+        }
+        spectra.push(s);
+    }
+    let excluded = drive_bins(first, &bins);
+    let blanks: Vec<&[Complex64]> =
+        amounts.iter().zip(&spectra).filter(|(a, _)| a.is_none()).map(|(_, s)| s.as_slice()).collect();
+    let samples: Vec<(f64, &[Complex64])> =
+        amounts.iter().zip(&spectra).filter_map(|(a, s)| a.map(|a| (a, s.as_slice()))).collect();
+    let mf = MatchedFilter::fit(&samples, &blanks, &excluded)?;
+    Ok((spectra.iter().map(|s| mf.statistic(s)).collect(), mf.selected))
+}
+
 /// Flags of the drive-frequency bins in a flattened [J, C, K] spectrum (`bins` are the stored frequency bins).
 pub fn drive_bins(file: &MdfFile, bins: &[usize]) -> Vec<bool> {
     let df = &file.acquisition.drivefield;

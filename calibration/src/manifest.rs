@@ -25,7 +25,7 @@ use magpie_core::tracer::TracerModel;
 use magpie_reconstruct::quantify::Region;
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{corrected_spectrum, drive_bins, ImageDetector, MatchedFilter};
+use crate::detect::{matched_filter_series, ImageDetector};
 use crate::report::{DetectorReport, Domain, Report};
 use crate::stats::{bootstrap, limits, roc};
 use crate::CalibrationError;
@@ -158,23 +158,10 @@ pub fn analyse(m: &Manifest, dir: &Path, progress: Progress) -> Result<Report, C
     }
     let nb = m.blanks.len();
     // Data domain.
-    let spectra: Vec<Vec<num_complex::Complex64>> =
-        files.iter().map(|f| corrected_spectrum(f).map(|s| s.0)).collect::<Result<_, _>>()?;
-    let (_, bins) = corrected_spectrum(&files[0])?;
-    if spectra.iter().any(|s| s.len() != spectra[0].len()) {
-        return Err(CalibrationError::Invalid("the measurements do not share one data layout".into()));
-    }
-    let excluded = drive_bins(&files[0], &bins);
-    let blanks_sp: Vec<&[num_complex::Complex64]> = spectra[..nb].iter().map(|v| v.as_slice()).collect();
-    let samples_sp: Vec<(f64, &[num_complex::Complex64])> =
-        amounts.iter().zip(&spectra[nb..]).map(|(a, v)| (*a, v.as_slice())).collect();
-    let mf = MatchedFilter::fit(&samples_sp, &blanks_sp, &excluded)?;
-    let mut stats: Vec<(String, String, Domain, Vec<f64>)> = vec![(
-        "matched_filter".into(),
-        format!("matched filter ({} harmonics)", mf.selected),
-        Domain::Data,
-        spectra.iter().map(|s| mf.statistic(s)).collect(),
-    )];
+    let kinds: Vec<Option<f64>> = std::iter::repeat_n(None, nb).chain(amounts.iter().map(|a| Some(*a))).collect();
+    let (mf_stats, selected) = matched_filter_series(&files.iter().collect::<Vec<_>>(), &kinds)?;
+    let mut stats: Vec<(String, String, Domain, Vec<f64>)> =
+        vec![("matched_filter".into(), format!("matched filter ({selected} harmonics)"), Domain::Data, mf_stats)];
     // Image domain.
     let region = Region::Sphere { center_m: m.sample_position_mm.map(|v| v * 1e-3), radius_m: m.roi_radius_mm * 1e-3 };
     let mut detectors = Vec::new();

@@ -14,7 +14,7 @@ use magpie_sim::measurement::{simulate_measurement, MeasurementSpec};
 use magpie_sim::sysmat::{simulate_system_matrix, SystemMatrixSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{corrected_spectrum, drive_bins, MatchedFilter};
+use crate::detect::matched_filter_series;
 use crate::manifest::{BlankEntry, Manifest, Progress, SampleEntry};
 use crate::report::{Scaling, ScalingRow};
 use crate::stats::{limits, Method};
@@ -299,18 +299,10 @@ pub fn write_series(spec: &SimulationSpec, dir: &Path, progress: Progress) -> Re
 
 /// Matched-filter Currie LOD [ng] of an in-memory series.
 fn matched_filter_lod(files: &[(Option<f64>, MdfFile)]) -> Result<f64, CalibrationError> {
-    let spectra: Vec<Vec<num_complex::Complex64>> =
-        files.iter().map(|(_, f)| corrected_spectrum(f).map(|s| s.0)).collect::<Result<_, _>>()?;
-    let (_, bins) = corrected_spectrum(&files[0].1)?;
-    let excluded = drive_bins(&files[0].1, &bins);
-    let blanks: Vec<&[num_complex::Complex64]> =
-        files.iter().zip(&spectra).filter(|(f, _)| f.0.is_none()).map(|(_, s)| s.as_slice()).collect();
-    let samples: Vec<(f64, &[num_complex::Complex64])> =
-        files.iter().zip(&spectra).filter_map(|(f, s)| f.0.map(|a| (a, s.as_slice()))).collect();
-    let mf = MatchedFilter::fit(&samples, &blanks, &excluded)?;
-    let x: Vec<f64> = files.iter().map(|(a, _)| a.unwrap_or(0.0)).collect();
-    let y: Vec<f64> = spectra.iter().map(|s| mf.statistic(s)).collect();
-    let b: Vec<f64> = files.iter().zip(&y).filter(|(f, _)| f.0.is_none()).map(|(_, v)| *v).collect();
+    let amounts: Vec<Option<f64>> = files.iter().map(|(a, _)| *a).collect();
+    let (y, _) = matched_filter_series(&files.iter().map(|(_, f)| f).collect::<Vec<_>>(), &amounts)?;
+    let x: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
+    let b: Vec<f64> = amounts.iter().zip(&y).filter(|(a, _)| a.is_none()).map(|(_, v)| *v).collect();
     let (_, lim) = limits(&x, &y, &b)?;
     Ok(lim.iter().find(|l| l.method == Method::Currie).map(|l| l.lod_ng).unwrap_or(f64::NAN))
 }

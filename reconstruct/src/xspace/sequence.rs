@@ -92,14 +92,17 @@ impl Sequence {
                     format!("channel {ch} is {waveform:?}; x-space supports sine drive fields only"),
                 ));
             }
-            let div = df.divider[[ch, 0]];
+            let missing = |name: &str| {
+                input("/acquisition/drivefield", format!("{name} has no entry for period 0, channel {ch}"))
+            };
+            let div = *df.divider.get((ch, 0)).ok_or_else(|| missing("divider"))?;
             if div <= 0 {
                 return Err(input("/acquisition/drivefield/divider", format!("channel {ch}: {div} is not ≥ 1")));
             }
             drive.push(Drive {
-                amplitude_t: df.strength_t[[0, ch, 0]],
+                amplitude_t: *df.strength_t.get((0, ch, 0)).ok_or_else(|| missing("strength"))?,
                 frequency_hz: df.base_frequency_hz / div as f64,
-                phase_rad: df.phase_rad[[0, ch, 0]],
+                phase_rad: *df.phase_rad.get((0, ch, 0)).ok_or_else(|| missing("phase"))?,
             });
         }
         let offset_t = (0..j)
