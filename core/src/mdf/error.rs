@@ -58,6 +58,30 @@ pub enum MdfError {
         /// What is wrong, with expected and found values.
         message: String,
     },
+    /// A requested system-matrix row lies outside the stored dimensions.
+    #[error("{dataset}: row (j={}, c={}, k={}) requested, but the stored rows are J={} × C={} × K={}", row[0], row[1], row[2], dims[0], dims[1], dims[2])]
+    RowOutOfRange {
+        /// HDF5 path of the data.
+        dataset: String,
+        /// The row asked for, as (period j, channel c, stored frequency index k).
+        row: [usize; 3],
+        /// The stored (J, C, K).
+        dims: [usize; 3],
+    },
+    /// A read would allocate more memory than the caller allows (checked before allocating).
+    #[error("{dataset}: reading {rows} rows needs an estimated {needed_bytes} bytes, above the limit of {limit_bytes} bytes (at most {max_rows} rows fit)")]
+    MemoryLimit {
+        /// HDF5 path of the data.
+        dataset: String,
+        /// Rows asked for.
+        rows: usize,
+        /// Estimated peak allocation of the read [bytes].
+        needed_bytes: u64,
+        /// The limit [bytes].
+        limit_bytes: u64,
+        /// The largest row count whose estimate fits the limit.
+        max_rows: usize,
+    },
     /// libhdf5 failed on a dataset.
     #[error("{dataset}: HDF5 error: {message}")]
     Hdf5 {
@@ -92,7 +116,9 @@ impl MdfError {
             | MdfError::Type { dataset, .. }
             | MdfError::NonFinite { dataset, .. }
             | MdfError::Invalid { dataset, .. }
-            | MdfError::Hdf5 { dataset, .. } => Some(dataset),
+            | MdfError::Hdf5 { dataset, .. }
+            | MdfError::RowOutOfRange { dataset, .. }
+            | MdfError::MemoryLimit { dataset, .. } => Some(dataset),
             _ => None,
         }
     }

@@ -29,7 +29,10 @@ pub use spectra::{measurement_spectra, system_matrix, time_data, RowId, Spectra,
 pub use validate::{validate, validate_structure, DataInfo, Dims, ElementClass};
 
 #[cfg(feature = "hdf5")]
-pub use h5::{read_mdf, read_mdf_with, write_mdf, MdfReader, ReadOptions, WriteOptions};
+pub use h5::{
+    read_mdf, read_mdf_with, write_mdf, MdfReader, ReadOptions, RowReadEstimate, RowReadOptions, RowReadPath,
+    RowReadPlan, WriteOptions, DEFAULT_STAGING_BYTES,
+};
 
 /// How the index arrays of a file are based.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

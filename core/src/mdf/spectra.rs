@@ -4,7 +4,7 @@
 //! FFT convention (see [`crate::doc::axes`]): û_k = Σ_v u_v e^{−2πi k v / V}, unscaled, k = 0..=V/2.
 
 use ndarray::{s, Array2, Array4, ArrayD, ArrayView1, Axis, Ix4};
-use num_complex::Complex64;
+use num_complex::{Complex32, Complex64};
 use rustfft::FftPlanner;
 
 use super::{GridTransform, MdfError, MdfFile, MdfResult, Measurement};
@@ -32,19 +32,24 @@ pub struct RowId {
 }
 
 /// System-matrix rows: foreground (one column per calibration position, grid order x fastest) and background.
+///
+/// The element type is `Complex64` by default (what [`system_matrix`] and `MdfReader::system_matrix_rows`
+/// return); `MdfReader::system_matrix_rows_c32` returns `SystemMatrixRows<Complex32>`, the precision of MDF
+/// files, at half the memory. Both arrays are in standard (row-major, contiguous) layout, so
+/// `foreground.as_slice()` is the `[R·O]` buffer an operator can use without a copy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SystemMatrixRows {
+pub struct SystemMatrixRows<T = Complex64> {
     /// The rows, in the order asked for.
     pub rows: Vec<RowId>,
     /// [R, O] in the receiver's unit per delta sample.
-    pub foreground: Array2<Complex64>,
+    pub foreground: Array2<T>,
     /// [R, E] background measurements.
-    pub background: Array2<Complex64>,
+    pub background: Array2<T>,
 }
 
-impl SystemMatrixRows {
+impl<T: Clone> SystemMatrixRows<T> {
     /// The given rows, in that order (`None` if one is not held).
-    pub fn subset(&self, rows: &[RowId]) -> Option<SystemMatrixRows> {
+    pub fn subset(&self, rows: &[RowId]) -> Option<SystemMatrixRows<T>> {
         let idx: Option<Vec<usize>> = rows.iter().map(|r| self.rows.iter().position(|x| x == r)).collect();
         let idx = idx?;
         Some(SystemMatrixRows {
@@ -52,6 +57,18 @@ impl SystemMatrixRows {
             foreground: self.foreground.select(Axis(0), &idx),
             background: self.background.select(Axis(0), &idx),
         })
+    }
+}
+
+impl SystemMatrixRows<Complex64> {
+    /// The same rows rounded to complex f32 (the precision MDF files store).
+    pub fn to_c32(&self) -> SystemMatrixRows<Complex32> {
+        let cast = |z: &Complex64| Complex32::new(z.re as f32, z.im as f32);
+        SystemMatrixRows {
+            rows: self.rows.clone(),
+            foreground: self.foreground.map(cast),
+            background: self.background.map(cast),
+        }
     }
 }
 

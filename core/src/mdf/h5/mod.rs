@@ -5,5 +5,7 @@ mod rows;
 mod util;
 mod write;
 
+pub use rows::{RowReadEstimate, RowReadOptions, RowReadPath, RowReadPlan, DEFAULT_STAGING_BYTES};
+
 pub use read::{read_mdf, read_mdf_with, MdfReader, ReadOptions};
 pub use write::{write_mdf, WriteOptions};
