@@ -21,6 +21,7 @@
 // Units are written in brackets after quantities, e.g. "position [m]": prose, not intra-doc links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+pub mod engine;
 pub mod metrics;
 pub mod quantify;
 pub mod solvers;

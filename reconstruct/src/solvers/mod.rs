@@ -6,6 +6,7 @@
 pub mod cgnr;
 #[cfg(feature = "lapack")]
 pub mod direct;
+pub mod fast;
 pub mod fista;
 pub mod kaczmarz;
 pub mod tv;
