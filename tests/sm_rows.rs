@@ -441,3 +441,24 @@ fn memory_is_estimated_before_allocating_and_a_limit_is_enforced() {
     assert_eq!(e.path, RowReadPath::PerRow);
     assert!(e.transient_bytes >= 7 * 16 * 8, "{e:?}");
 }
+
+#[test]
+fn read_into_reuses_buffers_of_the_right_size_and_replaces_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "sm.mdf", &processed(false));
+    let reader = MdfReader::open(&p).unwrap();
+    let all = reader.all_rows();
+    let (a, b) = (&all[..10], &all[20..30]);
+    let plan_a = reader.plan_row_read(a, &RowReadOptions::default()).unwrap();
+    let plan_b = reader.plan_row_read(b, &RowReadOptions::default()).unwrap();
+    let mut out = plan_a.read().unwrap();
+    let ptr = out.foreground.as_ptr();
+    // Same size: the buffer is reused, every element overwritten.
+    plan_b.read_into(&mut out).unwrap();
+    assert_eq!(out.foreground.as_ptr(), ptr);
+    assert_eq!(out, reader.system_matrix_rows_c32(b).unwrap());
+    // Another size: replaced.
+    let plan_c = reader.plan_row_read(&all[..3], &RowReadOptions::default()).unwrap();
+    plan_c.read_into(&mut out).unwrap();
+    assert_eq!(out, reader.system_matrix_rows_c32(&all[..3]).unwrap());
+}

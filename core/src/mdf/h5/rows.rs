@@ -38,10 +38,11 @@ const DATA: &str = "/measurement/data";
 
 /// Default bound of the staging memory of one row read, shared by all threads [bytes].
 ///
-/// Small pieces keep the staged bytes in the cache between the read and the conversion; measured on the
-/// 19³ matrix (BENCHMARKS.md), 4–64 MiB perform alike, so the smallest bound that is well past the per-read
-/// overhead is taken.
-pub const DEFAULT_STAGING_BYTES: usize = 8 << 20;
+/// Small pieces keep the staged bytes in the core's L2 cache between the read and the conversion: on the 19³
+/// matrix (BENCHMARKS.md, 2 cores with 2 MiB of L2 each) a run of consecutive rows read at 2.5–3.0 GB/s with
+/// 0.5–2 MiB of staging and at 1.6 GB/s with 64 MiB, while the per-read overhead stays negligible (a piece is
+/// still ≈ 18 rows of 56 kB).
+pub const DEFAULT_STAGING_BYTES: usize = 2 << 20;
 
 /// Extra bytes libhdf5 may allocate for a type conversion during a hyperslab read (its default type-conversion
 /// buffer is 1 MiB).
@@ -286,6 +287,30 @@ impl MdfReader {
     /// [`MdfError::RowOutOfRange`] for a row outside the stored (J, C, K); [`MdfError::MemoryLimit`] when
     /// `opts.memory_limit_bytes` is below the estimate; [`MdfError::Missing`] without measurement data; HDF5
     /// or I/O failures while inspecting the dataset.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use magpie_core::mdf::example::small_system_matrix;
+    /// use magpie_core::mdf::{write_mdf, MdfError, MdfReader, RowReadOptions, WriteOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sm.mdf");
+    /// write_mdf(&path, &small_system_matrix([4, 4, 1], 2, 1, 32), &WriteOptions::default())?;
+    /// let reader = MdfReader::open(&path)?;
+    /// let rows: Vec<_> = reader.all_rows().into_iter().step_by(2).collect();
+    /// // Refuse, before allocating, a read that would not fit in the memory at hand.
+    /// let opts = RowReadOptions::default().with_memory_limit_bytes(Some(1 << 30));
+    /// let plan = reader.plan_row_read(&rows, &opts)?;
+    /// assert!(plan.estimate().total_bytes() < 1 << 20);
+    /// let sm = plan.read()?;
+    /// // One contiguous row-major [R, O] buffer of the 16 voxels; the 2 background frames apart.
+    /// let s: &[num_complex::Complex32] = sm.foreground.as_slice().expect("row-major");
+    /// assert_eq!((s.len(), sm.background.ncols()), (rows.len() * 16, 2));
+    /// // Too small a limit: the error names the figure and how many rows would fit.
+    /// let tight = RowReadOptions::default().with_memory_limit_bytes(Some(1000));
+    /// assert!(matches!(reader.plan_row_read(&rows, &tight), Err(MdfError::MemoryLimit { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn plan_row_read(&self, rows: &[RowId], opts: &RowReadOptions) -> MdfResult<RowReadPlan<'_>> {
         let geo = self.geometry()?;
         let [jn, cn, kn] = geo.dims;
@@ -696,15 +721,39 @@ impl RowReadPlan<'_> {
         Ok(())
     }
 
+    /// Reads the rows into `out`, reusing its buffers when they hold the right number of elements (as after
+    /// an earlier read of a selection of the same size): such a read writes into memory already touched, which
+    /// on a virtual machine is much cheaper than first-touching fresh pages (BENCHMARKS.md). On error `out`
+    /// is left empty.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_into(&self, out: &mut SystemMatrixRows<Complex32>) -> MdfResult<()> {
+        let fg = std::mem::replace(&mut out.foreground, Array2::zeros((0, 0))).into_raw_vec_and_offset().0;
+        let bg = std::mem::replace(&mut out.background, Array2::zeros((0, 0))).into_raw_vec_and_offset().0;
+        out.rows.clear();
+        *out = self.read_with(Some((fg, bg)))?;
+        Ok(())
+    }
+
     pub(crate) fn read_as<T: OutElem>(&self) -> MdfResult<SystemMatrixRows<T>> {
+        self.read_with(None)
+    }
+
+    fn read_with<T: OutElem>(&self, reuse: Option<(Vec<T>, Vec<T>)>) -> MdfResult<SystemMatrixRows<T>> {
         let _span = tracing::debug_span!("read_sm_rows", rows = self.rows.len(), path = ?self.estimate.path).entered();
         self.check_limit(T::BYTES)?;
         let (r, o, e) = (self.rows.len(), self.geo.fg.len(), self.geo.bg.len());
-        // Zeroed allocations come from the OS as untouched pages (`vec![T::default(); n]` would memset them on
-        // one thread first, a third of the read time on the 19³ matrix): the pages are first touched by the
-        // parallel conversion.
-        let mut fg: Vec<T> = bytemuck::zeroed_vec(r * o);
-        let mut bg: Vec<T> = bytemuck::zeroed_vec(r * e);
+        // Every element is overwritten below, so reused buffers need no clearing. Fresh ones are zeroed
+        // allocations, which come from the OS as untouched pages (`vec![T::default(); n]` would memset them on
+        // one thread before the read starts): their pages are first touched by the parallel conversion.
+        let buffer = |old: Option<Vec<T>>, len: usize| match old {
+            Some(v) if v.len() == len => v,
+            _ => bytemuck::zeroed_vec(len),
+        };
+        let (old_fg, old_bg) = reuse.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        let mut fg = buffer(old_fg, r * o);
+        let mut bg = buffer(old_bg, r * e);
         match self.mode {
             Mode::Direct { width: 4, offset } => self.read_direct::<[u8; 8], T>(offset, &mut fg, &mut bg)?,
             Mode::Direct { offset, .. } => self.read_direct::<[u8; 16], T>(offset, &mut fg, &mut bg)?,
