@@ -12,15 +12,22 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `magpie compare … | head -1`: a closed pipe ends the program quietly, as it ends `cat`, instead of a panic
+    // in `println!` (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts affects nothing else.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     // The demo and the benchmark print their own summaries; their step-by-step log appears with -v.
     let summary_only = matches!(args.command, cli::Command::Demo(_) | cli::Command::Bench(_));
     logging::init(args.verbose, args.quiet, summary_only);
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(cli::exit::SUCCESS),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            logging::eprint_line(&format!("error: {e:#}"));
+            ExitCode::from(cli::exit_code(&e))
         }
     }
 }

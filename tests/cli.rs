@@ -21,8 +21,9 @@ fn help_lists_every_subcommand() {
 #[test]
 fn demo_simulates_reconstructs_and_counts_cells() {
     let dir = tempfile::tempdir().unwrap();
-    let out = magpie().args(["-q", "demo", "--out"]).arg(dir.path()).output().unwrap();
+    let out = magpie().args(["demo", "--out"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!out.stderr.contains(&0x1b), "escape codes in piped stderr");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("graft_a") && text.contains("300000"), "{text}");
     for f in
@@ -30,6 +31,14 @@ fn demo_simulates_reconstructs_and_counts_cells() {
     {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
+    // The report links the calibration report, which exists with its figures (issue 11).
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("calibration/report.md"));
+    let cal = std::fs::read_to_string(dir.path().join("calibration/report.md")).unwrap();
+    for png in cal.split("](").skip(1).filter_map(|s| s.split(')').next()).filter(|l| l.ends_with(".png")) {
+        assert!(dir.path().join("calibration").join(png).exists(), "figure {png} of the calibration report missing");
+    }
+    assert!(cal.contains(".png"), "the calibration report has figures");
     // The files it wrote are valid MDF.
     let out = magpie().args(["inspect", "--check"]).arg(dir.path().join("reconstruction.mdf")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -55,9 +64,9 @@ fn inspect_refuses_a_malformed_file_with_the_dataset_named() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/measurement/data"), "{err}");
-    // NaN in the data is found with --check (plain inspect reads metadata only).
+    // NaN in the data is found with --check (plain inspect reads metadata only): a failed check, exit 3.
     let out = magpie().args(["inspect", "--check"]).arg(util::fixture("bad/bad_nan.mdf")).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("non-finite"));
 }
 

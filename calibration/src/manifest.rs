@@ -127,8 +127,9 @@ impl Manifest {
     }
 }
 
-/// Progress callback: (done, total).
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+/// Progress callback: (stage, done, total). A series runs in stages (simulating the files, scoring them, the
+/// scaling study), each counted from 1 to its own total.
+pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
 
 /// Analyses the series of a manifest in `dir` (the manifest's folder).
 ///
@@ -177,10 +178,13 @@ pub fn analyse(m: &Manifest, dir: &Path, progress: Progress) -> Result<Report, C
     let mut done = 0;
     for d in &mut detectors {
         let mut v = Vec::with_capacity(total);
-        for f in &files {
+        for (i, f) in files.iter().enumerate() {
+            // One block of reconstruction log per measurement is detail: the binary shows it with -v
+            // (span name `magpie_core::ITEM_SPAN`).
+            let _item = tracing::info_span!("item", detector = d.key(), measurement = i).entered();
             v.push(d.statistic(f)?);
             done += 1;
-            progress(done, steps);
+            progress("scoring", done, steps);
         }
         stats.push((d.key().into(), d.name().into(), Domain::Image, v));
     }

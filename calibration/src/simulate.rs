@@ -247,7 +247,7 @@ pub fn write_series(spec: &SimulationSpec, dir: &Path, progress: Progress) -> Re
                 _ => SampleEntry { file: rel, iron_ng: Some(*a), cells: None },
             }),
         }
-        progress(i + 1, total);
+        progress("writing the series", i + 1, total);
     }
     let system_matrix = match &spec.system_matrix {
         Some(g) => {
@@ -340,7 +340,7 @@ pub fn scaling(spec: &SimulationSpec, study: &ScalingSpec, progress: Progress) -
     let mut done = 0;
     let mut step = || {
         done += 1;
-        progress(done, total);
+        progress("scaling study", done, total);
     };
     let tracer0 = TracerModel::load(&spec.tracer).map_err(|e| CalibrationError::Invalid(e.to_string()))?;
     let mut out = Scaling::default();

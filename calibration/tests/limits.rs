@@ -25,7 +25,7 @@ fn matched_filter_bounds_the_image_domain_and_simulate_equals_manifest() {
     let mut s = spec();
     s.system_matrix = Some(SystemMatrixGrid { shape: [19, 19, 1], fov_mm: [38.0, 38.0, 1.0], averages: 1000 });
     s.bootstrap = 200;
-    let r = magpie_calibration::run_simulation(&s, dir.path(), &|_, _| {}).unwrap();
+    let r = magpie_calibration::run_simulation(&s, dir.path(), &|_, _, _| {}).unwrap();
     for d in &r.detectors {
         eprintln!("{}: slope {:.3} r² {:.4}", d.name, d.fit.slope, d.fit.r2);
         for l in &d.limits {
@@ -42,7 +42,7 @@ fn matched_filter_bounds_the_image_domain_and_simulate_equals_manifest() {
     }
     // The manifest the simulation wrote gives the same limits.
     let m = Manifest::load(&dir.path().join("manifest.toml")).unwrap();
-    let again = analyse(&m, dir.path(), &|_, _| {}).unwrap();
+    let again = analyse(&m, dir.path(), &|_, _, _| {}).unwrap();
     for (a, b) in r.detectors.iter().zip(&again.detectors) {
         assert_eq!(a.key, b.key);
         for (x, y) in a.limits.iter().zip(&b.limits) {

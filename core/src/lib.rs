@@ -37,6 +37,11 @@ pub use error::Error;
 pub use grid::Grid;
 pub use operator::LinearOperator;
 
+/// Name of the `tracing` span that libraries open around the work on one item of a batch (one measurement of a
+/// calibration series, one case of a benchmark). The binary shows the info lines inside it only when asked for
+/// detail (`-v`), so that a batch logs its summary rather than one block per item.
+pub const ITEM_SPAN: &str = "item";
+
 /// A new random (version 4) UUID in canonical text form.
 pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()

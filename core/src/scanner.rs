@@ -178,6 +178,31 @@ pub struct ScannerConfig {
     /// Time-oversampling of the magnetisation before the (ideal) anti-alias filter at the receiver bandwidth.
     #[serde(default = "two")]
     pub simulation_oversampling: usize,
+    /// The grid this scanner's sequence is calibrated and reconstructed on by default (`magpie phantom` and
+    /// `magpie sysmat` use it when no grid is given, so their outputs can be compared without options).
+    #[serde(default)]
+    pub default_grid: Option<DefaultGrid>,
+}
+
+/// A default voxel grid, centred at the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultGrid {
+    /// Voxels per axis (x, y, z); a single voxel makes the axis a projection axis.
+    pub shape: [usize; 3],
+    /// Field of view [m].
+    pub fov_m: [f64; 3],
+}
+
+impl DefaultGrid {
+    /// OpenMPIData's 2-D calibration grid, for scanners that do not state one: 19 × 19 × 1 voxels over
+    /// 38 × 38 × 1 mm.
+    pub const FALLBACK: DefaultGrid = DefaultGrid { shape: [19, 19, 1], fov_m: [0.038, 0.038, 0.001] };
+
+    /// As a [`crate::Grid`] centred at the origin.
+    pub fn grid(&self) -> crate::Grid {
+        crate::Grid::new(self.shape, self.fov_m, [0.0; 3])
+    }
 }
 
 fn synthetic() -> String {
@@ -255,6 +280,17 @@ impl ScannerConfig {
     /// # Errors
     /// The first problem found.
     pub fn check(&self) -> Result<(), ScannerError> {
+        if let Some(g) = &self.default_grid {
+            if g.shape.contains(&0) || !g.fov_m.iter().all(|v| v.is_finite() && *v > 0.0) {
+                return Err(self.invalid(
+                    "default_grid",
+                    format!(
+                        "needs ≥ 1 voxel and a positive field of view per axis, found {:?} over {:?} m",
+                        g.shape, g.fov_m
+                    ),
+                ));
+            }
+        }
         if self.drive.is_empty() || self.drive.len() > 3 {
             return Err(self.invalid("drive", format!("need 1 to 3 drive channels, found {}", self.drive.len())));
         }

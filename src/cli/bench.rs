@@ -31,7 +31,7 @@ pub struct Args {
     /// The quick suite (under a minute; what CI runs).
     #[arg(long)]
     pub quick: bool,
-    /// Fail (exit 1) if an accuracy figure is worse than in this baseline (JSON written by --write-baseline).
+    /// Fail (exit 3) if an accuracy figure is worse than in this baseline (JSON written by --write-baseline).
     #[arg(long)]
     pub check: Option<PathBuf>,
     /// Write the results as a new baseline.
@@ -307,6 +307,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let (file, spectra) = measure(&p, c, noise)?;
             let mut maps: Vec<(String, Vec<f64>)> = Vec::new();
             for m in &c.methods {
+                let _item = tracing::info_span!("item", case = %c.name, noise, method = %m).entered();
                 let t0 = std::time::Instant::now();
                 let est =
                     reconstruct(&p, m, &file, &spectra).with_context(|| format!("case {}, method {m}", c.name))?;
@@ -388,9 +389,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let failures = check(&b, &rows);
         if !failures.is_empty() {
             for f in &failures {
-                eprintln!("regression: {f}");
+                crate::logging::eprint_line(&format!("regression: {f}"));
             }
-            bail!("{} accuracy figure(s) worse than the baseline {}", failures.len(), path.display());
+            return Err(super::CheckFailed(format!(
+                "{} accuracy figure(s) worse than the baseline {}",
+                failures.len(),
+                path.display()
+            ))
+            .into());
         }
         println!("regression check against {}: every figure within tolerance", path.display());
     }

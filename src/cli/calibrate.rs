@@ -31,11 +31,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let pb = common::progress(1, "calibration");
-    let progress = |done: usize, total: usize| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    };
+    let stages = common::StagedProgress::new();
+    let progress = |stage: &str, done: usize, total: usize| stages.update(stage, done, total);
     let report = match (&a.manifest, &a.simulate) {
         (Some(path), _) => {
             let mut m = Manifest::load(path)?;
@@ -63,12 +60,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --manifest FILE or --simulate SPEC.toml"),
     };
-    pb.finish_and_clear();
-    let figures = write_figures(&report, &a.out)?;
-    let refs: Vec<(&str, &str)> = figures.iter().map(|(f, c)| (f.as_str(), c.as_str())).collect();
-    let md = report.to_markdown(&refs);
-    common::write_atomic(&a.out.join("report.md"), md.as_bytes())?;
-    common::write_atomic(&a.out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    stages.finish();
+    let md = write_report(&report, &a.out)?;
     // Summary on stdout.
     println!("detection limits (Currie L_D, α = β = 0.05):");
     for d in &report.detectors {
@@ -84,8 +77,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             println!("  LOD ∝ t^{p:.3} with acquisition time (white noise: t^-0.5)");
         }
     }
-    println!("report: {}", a.out.join("report.md").display());
+    println!("report: {}", md.display());
     Ok(())
+}
+
+/// Writes `report.md` (with its figures) and `report.json` into `dir`; returns the path of `report.md`.
+pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<PathBuf> {
+    let figures = write_figures(report, dir)?;
+    let refs: Vec<(&str, &str)> = figures.iter().map(|(f, c)| (f.as_str(), c.as_str())).collect();
+    let md = dir.join("report.md");
+    common::write_atomic(&md, report.to_markdown(&refs).as_bytes())?;
+    common::write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(report)?.as_bytes())?;
+    Ok(md)
 }
 
 /// Calibration lines with LOD/LOQ, ROC curves, and LOD against acquisition time.

@@ -197,12 +197,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bootstrap: 200,
         scaling: None,
     };
-    let pb = common::progress(1, "detection limit");
-    let cal = magpie_calibration::run_simulation(&cal_spec, &dir.join("calibration"), &|d, t| {
-        pb.set_length(t as u64);
-        pb.set_position(d as u64);
+    let stages = common::StagedProgress::new();
+    let cal_dir = dir.join("calibration");
+    let cal = magpie_calibration::run_simulation(&cal_spec, &cal_dir, &|stage, d, t| {
+        stages.update(&format!("detection limit: {stage}"), d, t)
     })?;
-    pb.finish_and_clear();
+    stages.finish();
+    super::calibrate::write_report(&cal, &cal_dir)?;
     let lod = cal
         .detector("matched_filter")
         .and_then(|d| d.limit(magpie_calibration::stats::Method::Currie))
@@ -218,7 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "\nTotal iron in the FOV: truth {true_total:.0} ng, system matrix {sm_total:.0} ng, x-space {xs_total:.0} ng \
          (τ = {:.2} µs estimated from the sweep directions).\n\nDetection limit at the graft site (Currie L_D, matched \
          filter on the harmonics, {} averages): **{lod:.2} ng Fe ≈ {:.0} cells** at 10 pg Fe per cell \
-         (`calibration/report.md`).",
+         ([calibration report](calibration/report.md), with its figures).",
         xs.tau_s * 1e6,
         scanner.averages,
         lod * 1e3 / 10.0

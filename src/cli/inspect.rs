@@ -1,8 +1,7 @@
 //! `magpie inspect FILE [--json]`: a readable summary of an MDF v2 file. Reads the metadata only (the data of a
 //! multi-GB system matrix stay on disk).
 
-use anyhow::Context;
-use magpie_core::mdf::{MdfFile, MdfReader};
+use magpie_core::mdf::{MdfError, MdfFile, MdfReader};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,7 +13,8 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Also read and validate all data (finds NaN/inf; reads the whole file).
+    /// Also read and validate all data (finds NaN/inf; reads the whole file); exit 3 when the file breaks a rule
+    /// of MDF v2, 1 when it cannot be read at all.
     #[arg(long)]
     pub check: bool,
 }
@@ -329,12 +329,29 @@ fn text(s: &Summary) -> String {
     o
 }
 
+/// Whether an error is the file breaking a rule of the format (exit 3 under `--check`) rather than a file that
+/// cannot be read at all (missing, not HDF5, I/O: exit 1).
+fn is_violation(e: &MdfError) -> bool {
+    !matches!(e, MdfError::Open { .. } | MdfError::Io { .. } | MdfError::Hdf5 { .. })
+}
+
+/// Under `--check`, a violation of the format is a failed check (exit 3).
+fn checked(e: MdfError, check: bool, what: String) -> anyhow::Error {
+    if check && is_violation(&e) {
+        anyhow::Error::new(super::CheckFailed(format!("{what}: {e}")))
+    } else {
+        anyhow::Error::new(e).context(what)
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let reader = MdfReader::open(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let reader =
+        MdfReader::open(&args.file).map_err(|e| checked(e, args.check, format!("reading {}", args.file.display())))?;
     let data_type = reader.measurement_data_type().ok();
     if args.check {
         let path = args.file.clone();
-        magpie_core::mdf::read_mdf(&path).with_context(|| format!("checking the data of {}", path.display()))?;
+        magpie_core::mdf::read_mdf(&path)
+            .map_err(|e| checked(e, true, format!("checking the data of {}", path.display())))?;
         tracing::info!("all data read and valid");
     }
     let reco = reader.reconstruction_data_info().ok();

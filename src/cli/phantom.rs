@@ -15,15 +15,19 @@ pub struct Args {
     /// List the presets and exit.
     #[arg(long)]
     pub list: bool,
-    /// Grid voxels per axis, NxNyNz.
-    #[arg(long, default_value = "64x64x1")]
-    pub grid: String,
-    /// Field of view in mm, x,y,z (the z extent of a 2-D grid is the slab it integrates).
-    #[arg(long, default_value = "32,32,10")]
-    pub fov_mm: String,
+    /// Grid voxels per axis, NxNyNz (default: the scanner's default grid, that of `magpie sysmat`). A single
+    /// voxel along an axis makes it a projection axis: the map integrates the phantom along it.
+    #[arg(long, value_parser = common::grid_shape_arg)]
+    pub grid: Option<[usize; 3]>,
+    /// Field of view in mm, x,y,z (default: the scanner's).
+    #[arg(long = "fov-mm", value_parser = common::mm3_arg)]
+    pub fov_m: Option<[f64; 3]>,
     /// Centre of the field of view in mm.
-    #[arg(long, default_value = "0,0,0")]
-    pub center_mm: String,
+    #[arg(long = "center-mm", value_parser = common::mm3_arg, default_value = "0,0,0")]
+    pub center_m: [f64; 3],
+    /// Scanner preset or TOML file whose default grid is used when --grid/--fov-mm are not given.
+    #[arg(long, default_value = "bruker_2d")]
+    pub scanner: String,
     /// Output MDF file with the truth in /reconstruction (ng Fe per voxel).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
@@ -42,7 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let name = args.phantom.as_deref().context("name a phantom preset or TOML file (see `magpie phantom --list`)")?;
     let phantom = Phantom::load(name)?;
-    let grid = common::grid(&args.grid, &args.fov_mm, &args.center_mm)?;
+    let scanner = magpie_core::scanner::ScannerConfig::load(&args.scanner)
+        .with_context(|| format!("loading scanner {}", args.scanner))?;
+    let grid = common::grid_or_default(&scanner, args.grid, args.fov_m, args.center_m)?;
     let map_ng = phantom.iron_map_ng(&grid);
     let inside: f64 = map_ng.sum();
     tracing::info!(

@@ -64,8 +64,11 @@ pub struct Args {
     /// x-space: relaxation time τ [µs] to correct, or auto|none (default auto).
     #[arg(long)]
     pub tau_us: Option<String>,
-    /// x-space: receive-coil sensitivity B/I [T/A] when the file has no inductionFactor.
-    #[arg(long)]
+    /// x-space: receive-coil sensitivity B/I [mT/A] when the file has no inductionFactor.
+    #[arg(long = "coil-sensitivity-mt-per-a", conflicts_with = "coil_sensitivity")]
+    pub coil_sensitivity_mt_per_a: Option<f64>,
+    /// Former spelling, in T/A.
+    #[arg(long, hide = true)]
     pub coil_sensitivity: Option<f64>,
     /// Named parameter preset (default, openmpidata, quantitative, sparse).
     #[arg(long, conflicts_with = "config")]
@@ -82,18 +85,38 @@ pub struct Args {
     /// Iterations of the iterative solvers.
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// SNR threshold for row selection.
+    /// SNR threshold for row selection (TOML: frequency.snr_threshold).
     #[arg(long)]
     pub snr_threshold: Option<f64>,
-    /// Lowest frequency [Hz].
+    /// Lowest frequency [kHz] (TOML: frequency.min_frequency_hz; presets: 80).
+    #[arg(long = "min-freq-khz", conflicts_with = "min_freq_hz")]
+    pub min_freq_khz: Option<f64>,
+    /// Highest frequency [kHz] (TOML: frequency.max_frequency_hz; default: the receive bandwidth).
+    #[arg(long = "max-freq-khz", conflicts_with = "max_freq_hz")]
+    pub max_freq_khz: Option<f64>,
+    /// Former spelling of --min-freq-khz, in Hz.
+    #[arg(long = "min-freq", hide = true)]
+    pub min_freq_hz: Option<f64>,
+    /// Former spelling of --max-freq-khz, in Hz.
+    #[arg(long = "max-freq", hide = true)]
+    pub max_freq_hz: Option<f64>,
+    /// Receive channels to use, 0-based, comma-separated, e.g. 0,1 (TOML: frequency.channels; MPIReco's
+    /// recChannels count from 1). Default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<usize>>,
+    /// Keep only rows whose mixing order |m_x|+|m_y|+|m_z| is at most this (TOML: frequency.max_mixing_order).
     #[arg(long)]
-    pub min_freq: Option<f64>,
-    /// Highest frequency [Hz].
-    #[arg(long)]
-    pub max_freq: Option<f64>,
-    /// Foreground frames A:B (0-based, B exclusive).
-    #[arg(long)]
-    pub frames: Option<String>,
+    pub max_mixing_order: Option<u32>,
+    /// Exclude the band LOW:HIGH [kHz]; repeatable (TOML: frequency.stop_bands_hz).
+    #[arg(long = "stop-band", value_parser = common::band_khz_arg)]
+    pub stop_bands_hz: Vec<[f64; 2]>,
+    /// Foreground frames A:B, 0-based and B exclusive (0:1 is the first frame; "A" alone is one frame).
+    /// Default: all.
+    #[arg(long, value_parser = common::frames_arg, conflicts_with = "frames_1based")]
+    pub frames: Option<[usize; 2]>,
+    /// Foreground frames A:B in MPIReco's convention, 1-based and B inclusive (1:1 is the first frame).
+    #[arg(long = "frames-1based", value_parser = common::frames_1based_arg)]
+    pub frames_1based: Option<[usize; 2]>,
     /// Average this many frames into one (0 = all).
     #[arg(long)]
     pub average: Option<usize>,
@@ -121,6 +144,27 @@ pub struct Args {
     /// Also write a PNG (slices/MIPs in mm, colour bar in ng Fe or cells).
     #[arg(long)]
     pub png: Option<PathBuf>,
+}
+
+/// --frames or --frames-1based, as a 0-based end-exclusive range.
+fn frames(a: &Args) -> Option<[usize; 2]> {
+    a.frames.or(a.frames_1based)
+}
+
+/// --min-freq-khz, or the former --min-freq in Hz (with a note).
+fn min_frequency_hz(a: &Args) -> Option<f64> {
+    if a.min_freq_hz.is_some() {
+        tracing::warn!("--min-freq [Hz] is now --min-freq-khz [kHz]");
+    }
+    a.min_freq_khz.map(|f| f * 1e3).or(a.min_freq_hz)
+}
+
+/// --max-freq-khz, or the former --max-freq in Hz (with a note).
+fn max_frequency_hz(a: &Args) -> Option<f64> {
+    if a.max_freq_hz.is_some() {
+        tracing::warn!("--max-freq [Hz] is now --max-freq-khz [kHz]");
+    }
+    a.max_freq_khz.map(|f| f * 1e3).or(a.max_freq_hz)
 }
 
 fn params(a: &Args) -> anyhow::Result<RecoParams> {
@@ -170,15 +214,23 @@ fn params(a: &Args) -> anyhow::Result<RecoParams> {
     if let Some(s) = a.snr_threshold {
         p.frequency.snr_threshold = s;
     }
-    if let Some(f) = a.min_freq {
+    if let Some(f) = min_frequency_hz(a) {
         p.frequency.min_frequency_hz = f;
     }
-    if a.max_freq.is_some() {
-        p.frequency.max_frequency_hz = a.max_freq;
+    if let Some(f) = max_frequency_hz(a) {
+        p.frequency.max_frequency_hz = Some(f);
     }
-    if let Some(fr) = &a.frames {
-        let (x, y) = fr.split_once(':').with_context(|| format!("--frames {fr:?}: expected A:B"))?;
-        p.preprocessing.frames = Some([x.trim().parse()?, y.trim().parse()?]);
+    if let Some(c) = &a.channels {
+        p.frequency.channels = Some(c.clone());
+    }
+    if let Some(m) = a.max_mixing_order {
+        p.frequency.max_mixing_order = Some(m);
+    }
+    if !a.stop_bands_hz.is_empty() {
+        p.frequency.stop_bands_hz = a.stop_bands_hz.clone();
+    }
+    if let Some(fr) = frames(a) {
+        p.preprocessing.frames = Some(fr);
     }
     if let Some(n) = a.average {
         p.preprocessing.average = n;
@@ -201,11 +253,11 @@ fn params(a: &Args) -> anyhow::Result<RecoParams> {
         p.quantification.pg_fe_per_cell = a.pg_per_cell;
     }
     tracing::info!(
-        "parameters: solver {}, λ {:?}, SNR ≥ {}, f ≥ {} Hz, background {:?}, system-matrix background {}, TF correction {}, average {}",
+        "parameters: solver {}, λ {:?}, SNR ≥ {}, f ≥ {} kHz, background {:?}, system-matrix background {}, TF correction {}, average {}",
         p.solver.name(),
         p.lambda,
         p.frequency.snr_threshold,
-        p.frequency.min_frequency_hz,
+        p.frequency.min_frequency_hz / 1e3,
         p.preprocessing.background,
         p.preprocessing.system_matrix_background,
         p.preprocessing.transfer_function,
@@ -310,8 +362,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let grid = reco.plan.grid;
     let secs = t0.elapsed().as_secs_f64();
     tracing::info!("reconstructed {} frame(s) in {secs:.2} s", result.iron_ng.nrows());
-    report(&result.iron_ng, &grid, &regions, &a.roi, p.quantification.pg_fe_per_cell);
+    let summary = summarize(&result.iron_ng, &grid, &regions, &a.roi, p.quantification.pg_fe_per_cell);
+    print_summary(&summary, p.quantification.pg_fe_per_cell);
     let mut params = std::collections::BTreeMap::new();
+    params.insert("summary_json".into(), ParamValue::Text(serde_json::to_string(&summary)?));
     params.insert("solver".into(), ParamValue::Text(p.solver.name().into()));
     params.insert("lambda_effective".into(), ParamValue::Float(result.lambda_eff));
     params.insert("lambda_relative".into(), ParamValue::Float(result.lambda_relative));
@@ -351,23 +405,82 @@ pub fn write_png(png: &Path, grid: &Grid, iron: &[f64], pg_per_cell: Option<f64>
     crate::plot::write_maps_png(png, &maps, crate::plot::MapView::Auto)
 }
 
-/// Prints total iron, peak concentration, cells and region totals per frame.
-fn report(iron_ng: &ndarray::Array2<f64>, grid: &Grid, regions: &[Region], specs: &[String], pg_per_cell: Option<f64>) {
-    for (q, frame) in iron_ng.outer_iter().enumerate() {
-        let total: f64 = frame.sum();
-        // ng per voxel → mg Fe per mL: divide by the voxel volume in mL (1 mL = 1e-6 m³) and by 1e6 ng/mg.
-        let peak_mg_per_ml = frame.iter().fold(0.0f64, |m, v| m.max(*v)) / (grid.voxel_volume_m3() * 1e6) * 1e-6;
-        let mut line = format!("frame {q}: total iron in the FOV {total:.2} ng, peak {peak_mg_per_ml:.4} mg Fe/mL");
-        if let Some(pg) = pg_per_cell {
-            line += &format!(" ≈ {:.0} cells at {pg} pg Fe/cell", cells_from_iron_ng(total, pg));
+/// What one frame holds: total iron, peak concentration, cells, and the totals of the regions asked for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FrameSummary {
+    /// Frame index in the output (0-based).
+    pub frame: usize,
+    /// Iron in the whole field of view [ng Fe].
+    pub total_iron_ng: f64,
+    /// Highest voxel concentration [mg Fe/mL].
+    pub peak_mg_fe_per_ml: f64,
+    /// Cells in the field of view, when pg Fe per cell is known.
+    pub cells: Option<f64>,
+    /// Per-region totals, in the order of `--roi`.
+    pub regions: Vec<RegionSummary>,
+}
+
+/// The iron (and cells) in one region of one frame.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegionSummary {
+    /// The region as given (`--roi`), in mm.
+    pub region: String,
+    /// Iron in it [ng Fe].
+    pub iron_ng: f64,
+    /// Cells in it, when pg Fe per cell is known.
+    pub cells: Option<f64>,
+}
+
+/// Total iron, peak concentration, cells and region totals per frame.
+pub fn summarize(
+    iron_ng: &ndarray::Array2<f64>,
+    grid: &Grid,
+    regions: &[Region],
+    specs: &[String],
+    pg_per_cell: Option<f64>,
+) -> Vec<FrameSummary> {
+    let cells = |ng: f64| pg_per_cell.map(|pg| cells_from_iron_ng(ng, pg));
+    iron_ng
+        .outer_iter()
+        .enumerate()
+        .map(|(q, frame)| {
+            let total: f64 = frame.sum();
+            let values = frame.to_vec();
+            let regions = regions
+                .iter()
+                .zip(specs)
+                .map(|(r, spec)| {
+                    let t = region_total(&values, grid, r);
+                    RegionSummary { region: spec.clone(), iron_ng: t, cells: cells(t) }
+                })
+                .collect();
+            FrameSummary {
+                frame: q,
+                total_iron_ng: total,
+                // ng per voxel → mg Fe per mL: divide by the voxel volume in mL (1 mL = 1e-6 m³) and by 1e6 ng/mg.
+                peak_mg_fe_per_ml: frame.iter().fold(0.0f64, |m, v| m.max(*v)) / (grid.voxel_volume_m3() * 1e6) * 1e-6,
+                cells: cells(total),
+                regions,
+            }
+        })
+        .collect()
+}
+
+/// Prints the summary of every frame on stdout (the figures also go into the output file, `summary_json`).
+fn print_summary(frames: &[FrameSummary], pg_per_cell: Option<f64>) {
+    for f in frames {
+        let mut line = format!(
+            "frame {}: total iron in the FOV {:.2} ng, peak {:.4} mg Fe/mL",
+            f.frame, f.total_iron_ng, f.peak_mg_fe_per_ml
+        );
+        if let (Some(c), Some(pg)) = (f.cells, pg_per_cell) {
+            line += &format!(" ≈ {c:.0} cells at {pg} pg Fe/cell");
         }
         println!("{line}");
-        let values = frame.to_vec();
-        for (r, spec) in regions.iter().zip(specs) {
-            let t = region_total(&values, grid, r);
-            let mut line = format!("  region {spec}: {t:.2} ng Fe");
-            if let Some(pg) = pg_per_cell {
-                line += &format!(" ≈ {:.0} cells", cells_from_iron_ng(t, pg));
+        for r in &f.regions {
+            let mut line = format!("  region {}: {:.2} ng Fe", r.region, r.iron_ng);
+            if let Some(c) = r.cells {
+                line += &format!(" ≈ {c:.0} cells");
             }
             println!("{line}");
         }
@@ -395,7 +508,7 @@ fn xspace_tracer(a: &Args, meas: &MdfFile) -> anyhow::Result<TracerModel> {
 fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
     let mut p = XSpaceParams { deconvolve: a.deconvolve, ..Default::default() };
     p.voxel_size_m = a.voxel_mm.map(|v| v * 1e-3);
-    p.coil_sensitivity_t_per_a = a.coil_sensitivity;
+    p.coil_sensitivity_t_per_a = a.coil_sensitivity_mt_per_a.map(|v| v * 1e-3).or(a.coil_sensitivity);
     p.transfer_function = a.tf;
     if let Some(t) = &a.tau_us {
         p.relaxation = match t.as_str() {
@@ -406,9 +519,8 @@ fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
             },
         };
     }
-    if let Some(fr) = &a.frames {
-        let (x, y) = fr.split_once(':').with_context(|| format!("--frames {fr:?}: expected A:B"))?;
-        p.frames = Some([x.trim().parse()?, y.trim().parse()?]);
+    if let Some(fr) = frames(a) {
+        p.frames = Some(fr);
     }
     if let Some(n) = a.average {
         p.average = n;
@@ -426,6 +538,10 @@ fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
         (a.lambda.is_some(), "--lambda"),
         (a.iterations.is_some(), "--iterations"),
         (a.snr_threshold.is_some(), "--snr-threshold"),
+        (min_frequency_hz(a).is_some() || max_frequency_hz(a).is_some(), "--min-freq-khz/--max-freq-khz"),
+        (a.channels.is_some(), "--channels"),
+        (a.max_mixing_order.is_some(), "--max-mixing-order"),
+        (!a.stop_bands_hz.is_empty(), "--stop-band"),
         (a.delta_iron_ng.is_some(), "--delta-iron-ng"),
     ] {
         if set {
@@ -456,8 +572,10 @@ fn run_xspace(a: Args) -> anyhow::Result<()> {
         r.tau_s * 1e6,
         r.noise_ng
     );
-    report(&r.iron_ng, &r.grid, &regions, &a.roi, a.pg_per_cell);
+    let summary = summarize(&r.iron_ng, &r.grid, &regions, &a.roi, a.pg_per_cell);
+    print_summary(&summary, a.pg_per_cell);
     let mut out = std::collections::BTreeMap::new();
+    out.insert("summary_json".into(), ParamValue::Text(serde_json::to_string(&summary)?));
     out.insert("method".into(), ParamValue::Text("x-space".into()));
     out.insert("tracer".into(), ParamValue::Text(tracer.name.clone()));
     out.insert("tau_s".into(), ParamValue::Float(r.tau_s));

@@ -17,7 +17,7 @@ pub struct Args {
     pub phantom: String,
     #[command(flatten)]
     pub scan: ScanArgs,
-    /// Foreground frames.
+    /// Number of foreground frames.
     #[arg(long, default_value_t = 1)]
     pub frames: usize,
     /// Background (empty-scanner) frames before the foreground.
@@ -84,17 +84,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             DomainArg::Time => Domain::Time,
         },
     };
+    let all_frames = spec.frames + spec.background_frames_before + spec.background_frames_after;
+    let per_frame = engine.num_periods() * engine.num_channels();
+    let bytes = (all_frames * per_frame) as u64
+        * match spec.domain {
+            Domain::Fourier => engine.num_bins() as u64 * 8,
+            Domain::Time => engine.samples_per_period() as u64 * 4,
+        };
+    common::announce_large_file(&args.out, bytes, "fewer --frames make it smaller");
     let t0 = std::time::Instant::now();
     let mut file =
         simulate_measurement(&engine, &points, &spec, &format!("phantom {} on {}", phantom.name, scanner.name))?;
     if let Ok(t) = phantom.to_toml_string() {
         file.provenance.insert("phantom".into(), t);
     }
-    tracing::info!(
-        "simulated {} frames in {:.2} s",
-        spec.frames + spec.background_frames_before + spec.background_frames_after,
-        t0.elapsed().as_secs_f64()
-    );
+    tracing::info!("simulated {all_frames} frames in {:.2} s", t0.elapsed().as_secs_f64());
     write_mdf(&args.out, &file, &WriteOptions::default()).with_context(|| format!("writing {}", args.out.display()))?;
     tracing::info!("wrote {}", args.out.display());
     Ok(())

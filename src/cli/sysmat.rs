@@ -14,18 +14,18 @@ use super::scan::ScanArgs;
 pub struct Args {
     #[command(flatten)]
     pub scan: ScanArgs,
-    /// Calibration grid, NxNyNz.
-    #[arg(long, default_value = "19x19x1")]
-    pub grid: String,
-    /// Calibration field of view in mm (OpenMPIData: 38,38,19 for 19×19×19).
-    #[arg(long, default_value = "38,38,1")]
-    pub fov_mm: String,
+    /// Calibration grid, NxNyNz (default: the scanner's default grid, e.g. 19x19x1 for bruker_2d).
+    #[arg(long, value_parser = common::grid_shape_arg)]
+    pub grid: Option<[usize; 3]>,
+    /// Calibration field of view in mm (default: the scanner's; OpenMPIData: 38,38,19 for 19×19×19).
+    #[arg(long = "fov-mm", value_parser = common::mm3_arg)]
+    pub fov_m: Option<[f64; 3]>,
     /// Centre of the field of view in mm.
-    #[arg(long, default_value = "0,0,0")]
-    pub center_mm: String,
+    #[arg(long = "center-mm", value_parser = common::mm3_arg, default_value = "0,0,0")]
+    pub center_m: [f64; 3],
     /// Delta-sample size in mm (default: the voxel size).
-    #[arg(long)]
-    pub delta_mm: Option<String>,
+    #[arg(long = "delta-mm", value_parser = common::mm3_arg)]
+    pub delta_m: Option<[f64; 3]>,
     /// Delta-sample iron concentration [mmol/L] (OpenMPIData: 100).
     #[arg(long, default_value_t = 100.0)]
     pub concentration_mmol: f64,
@@ -58,10 +58,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     common::check_output(&args.out, &[])?;
     let (scanner, tracer) = args.scan.load()?;
-    let grid = common::grid(&args.grid, &args.fov_mm, &args.center_mm)?;
+    let grid = common::grid_or_default(&scanner, args.grid, args.fov_m, args.center_m)?;
     let spec = SystemMatrixSpec {
         grid,
-        delta_size_m: args.delta_mm.as_deref().map(common::parse_mm3).transpose()?,
+        delta_size_m: args.delta_m,
         delta_concentration_mol_per_l: args.concentration_mmol * 1e-3,
         delta_subsamples: args.subsamples,
         background_frames: args.bg_frames,
@@ -76,6 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(f) => (0..engine.num_bins()).take_while(|kk| engine.frequency_hz(*kk) <= f).count(),
         None => engine.num_bins(),
     };
+    // Complex float32 per (row, frame): the processed layout's storage.
+    let bytes = (engine.num_periods() * engine.num_channels() * k * (grid.len() + spec.background_frames) * 8) as u64;
     tracing::info!(
         "system matrix: {} voxels × {} rows (J={} × C={} × K={}), delta sample {:.3} µg Fe, {} background frames, {:.1} MB",
         grid.len(),
@@ -85,7 +87,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         k,
         spec.delta_iron_kg() * 1e9,
         spec.background_frames,
-        (engine.num_periods() * engine.num_channels() * k * (grid.len() + spec.background_frames) * 8) as f64 / 1e6
+        bytes as f64 / 1e6
+    );
+    common::announce_large_file(
+        &args.out,
+        bytes,
+        "--max-freq-khz keeps part of the band (rows scale with it), a coarser --grid fewer voxels",
     );
     let pb = common::progress(grid.len() as u64, "system matrix");
     let t0 = std::time::Instant::now();

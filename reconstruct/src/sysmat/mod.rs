@@ -97,7 +97,7 @@ impl Plan {
             }
         };
         tracing::info!(
-            "plan: {} rows of {} (SNR ≥ {}, f ≥ {:.0} kHz{}), grid {}×{}×{} over {:.1}×{:.1}×{:.1} mm, delta sample {:.4} µg Fe",
+            "{} rows of {} (SNR ≥ {}, f ≥ {:.0} kHz{}), grid {}×{}×{} over {:.1}×{:.1}×{:.1} mm, delta sample {:.4} µg Fe",
             rows.len(),
             sm.num_periods() * sm.acquisition.receiver.num_channels.max(0) as usize * stored.len(),
             params.frequency.snr_threshold,
