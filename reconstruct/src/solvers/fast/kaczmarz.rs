@@ -26,6 +26,10 @@ use magpie_core::operator::LinearOperator;
 
 const NAME: &str = "kaczmarz (blocked)";
 
+/// The block size callers use unless they have measured a better one for their shape (the engine may re-block
+/// internally for speed; the iterates do not depend on it beyond rounding).
+pub const DEFAULT_BLOCK_ROWS: usize = 64;
+
 /// Per-solve parameters of the blocked Kaczmarz solver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
