@@ -25,7 +25,7 @@ pub fn add_noise<R: Rng>(row: &mut [Complex64], v: usize, sigma: f64, rng: &mut 
     let s_half = sigma * (v as f64 / 2.0).sqrt();
     let s_full = sigma * (v as f64).sqrt();
     for (k, z) in row.iter_mut().enumerate() {
-        let real_bin = k == 0 || (v % 2 == 0 && k == v / 2);
+        let real_bin = k == 0 || (v.is_multiple_of(2) && k == v / 2);
         if real_bin {
             let n: f64 = rng.sample(StandardNormal);
             *z += Complex64::new(s_full * n, 0.0);

@@ -65,7 +65,7 @@ fn mismatch(est: &Grid, truth: &Grid) -> Option<String> {
                 mm(truth.center_m)
             ));
         }
-        if truth.shape[d] % est.shape[d] != 0 {
+        if !truth.shape[d].is_multiple_of(est.shape[d]) {
             return Some(format!(
                 "grids differ: the truth's {:?} voxels are not an integer refinement of the estimate's {:?}",
                 truth.shape, est.shape

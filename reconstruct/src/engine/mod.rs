@@ -17,7 +17,9 @@
 //! testing::assert_adjoint(&s, 1, 1e-6);
 //! ```
 
+mod fast_ops;
 mod gemm;
+pub mod kernels;
 mod system;
 
 pub(crate) use gemm::{gemm_adjoint_acc, gemm_rows_acc, solve_lower_in_place};
@@ -28,10 +30,26 @@ use std::sync::Arc;
 use magpie_core::operator::Scalar;
 
 /// Element types the engine computes in: a [`Scalar`] that faer's dense kernels accept.
-pub trait Element: Scalar + faer::traits::ComplexField {}
+pub trait Element: Scalar + faer::traits::ComplexField {
+    /// The slice as complex f32 when that is the element type: the precision the SIMD [`kernels`] run in.
+    fn as_c32(_s: &[Self]) -> Option<&[num_complex::Complex32]> {
+        None
+    }
+    /// As [`as_c32`](Self::as_c32), mutable.
+    fn as_c32_mut(_s: &mut [Self]) -> Option<&mut [num_complex::Complex32]> {
+        None
+    }
+}
 impl Element for f32 {}
 impl Element for f64 {}
-impl Element for num_complex::Complex32 {}
+impl Element for num_complex::Complex32 {
+    fn as_c32(s: &[Self]) -> Option<&[num_complex::Complex32]> {
+        Some(s)
+    }
+    fn as_c32_mut(s: &mut [Self]) -> Option<&mut [num_complex::Complex32]> {
+        Some(s)
+    }
+}
 impl Element for num_complex::Complex64 {}
 
 /// How many threads the engine uses. Results do not depend on it: products are split over independent output

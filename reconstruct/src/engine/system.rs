@@ -117,6 +117,24 @@ impl<T: Element> SystemMatrix<T> {
     }
 }
 
+impl<T: Element> SystemMatrix<T> {
+    /// The complex-f32 matrix on the AVX-512 kernels, when that is the element type and the CPU has them (else
+    /// the products go through faer).
+    fn simd(&self) -> Option<super::fast_ops::Dense<'_>> {
+        let isa = super::kernels::Isa::detect();
+        if isa != super::kernels::Isa::Avx512 {
+            return None;
+        }
+        T::as_c32(&self.data).map(|data| super::fast_ops::Dense {
+            data,
+            rows: self.rows,
+            cols: self.cols,
+            threads: self.parallelism.thread_count(),
+            isa,
+        })
+    }
+}
+
 impl<T: Element> LinearOperator<T> for SystemMatrix<T> {
     fn name(&self) -> &str {
         &self.label
@@ -134,6 +152,10 @@ impl<T: Element> LinearOperator<T> for SystemMatrix<T> {
         self.adjoint_batch_unchecked(y, x, 1);
     }
     fn forward_batch_unchecked(&self, x: &[T], y: &mut [T], frames: usize) {
+        if let (Some(dense), Some(x32), Some(y32)) = (self.simd(), T::as_c32(x), T::as_c32_mut(y)) {
+            dense.forward(x32, y32, frames);
+            return;
+        }
         y.fill(T::default());
         let par = self.parallelism.par();
         self.parallelism.install(|| {
@@ -141,6 +163,10 @@ impl<T: Element> LinearOperator<T> for SystemMatrix<T> {
         });
     }
     fn adjoint_batch_unchecked(&self, y: &[T], x: &mut [T], frames: usize) {
+        if let (Some(dense), Some(y32), Some(x32)) = (self.simd(), T::as_c32(y), T::as_c32_mut(x)) {
+            dense.adjoint(y32, x32, frames);
+            return;
+        }
         x.fill(T::default());
         let par = self.parallelism.par();
         self.parallelism.install(|| {

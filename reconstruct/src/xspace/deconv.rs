@@ -23,7 +23,7 @@ fn fft_nd(buf: &mut [Complex64], dims: [usize; 3], inverse: bool) {
         let total = buf.len();
         for start in 0..total {
             // Visit each line once: its first element has index 0 along d.
-            if (start / stride[d]) % n != 0 {
+            if !(start / stride[d]).is_multiple_of(n) {
                 continue;
             }
             for (i, x) in line.iter_mut().enumerate() {

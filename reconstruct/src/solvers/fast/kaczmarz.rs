@@ -96,6 +96,13 @@ pub struct KaczmarzWorkspace<T> {
     prev: Vec<T>,
 }
 
+impl<T> KaczmarzWorkspace<T> {
+    /// The number of frames this scratch is for.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+}
+
 impl<T: Element> BlockedKaczmarz<T> {
     /// Computes the per-block triangles (Gram matrices in `f64` accumulation) with the system's parallelism.
     ///
@@ -143,6 +150,11 @@ impl<T: Element> BlockedKaczmarz<T> {
     /// The system matrix.
     pub fn system(&self) -> &Arc<SystemMatrix<T>> {
         &self.system
+    }
+
+    /// The blocks: first row, rows and the cached triangle (k × k column-major).
+    pub(crate) fn block_parts(&self) -> Vec<(usize, usize, &[T])> {
+        self.blocks.iter().map(|b| (b.r0, b.k, &b.tri[..])).collect()
     }
 
     /// λ_eff.
@@ -206,6 +218,30 @@ impl<T: Element> BlockedKaczmarz<T> {
                 solver: NAME,
                 message: format!("workspace is for {} frames, not {frames}", ws.frames),
             });
+        }
+        // Complex f32 (the production precision): the SIMD sweeps, unless residuals are asked for per sweep.
+        if let (false, Some(b32)) = (p.residuals, T::as_c32(b)) {
+            let blocks: Option<Vec<super::simd::BlockRef>> = self
+                .block_parts()
+                .into_iter()
+                .map(|(r0, k, tri)| T::as_c32(tri).map(|tri| super::simd::BlockRef { r0, k, tri }))
+                .collect();
+            if let (Some(blocks), Some(data), Some(x32)) = (blocks, T::as_c32(sys.as_slice()), T::as_c32_mut(x)) {
+                let sweep = super::simd::Sweep {
+                    system: super::simd::Matrix { data, rows: m, cols: n },
+                    blocks: &blocks,
+                    lambda_eff: self.lambda_eff,
+                    sweeps: p.sweeps,
+                    non_negative: p.non_negative,
+                    threads: sys.parallelism().thread_count(),
+                    isa: crate::engine::kernels::Isa::detect(),
+                };
+                let done = if frames == 1 { sweep.one_frame(b32, x32) } else { sweep.batch(b32, frames, x32) };
+                return match done {
+                    Ok(()) => Ok(BlockedKaczmarzInfo { sweeps: p.sweeps, residual_history: Vec::new() }),
+                    Err(s) => Err(SolveError::Diverged { solver: NAME, iteration: s }),
+                };
+            }
         }
         let par = sys.parallelism().par();
         let sl = T::from_f64(self.lambda_eff.sqrt());

@@ -20,6 +20,7 @@ pub mod cgnr;
 pub mod fista;
 pub mod kaczmarz;
 pub mod reference;
+pub mod simd;
 pub mod synthetic;
 
 #[cfg(test)]

@@ -1,0 +1,449 @@
+//! The complex-f32 sweeps of the blocked Kaczmarz solver on the SIMD [`kernels`](crate::engine::kernels): the
+//! same block algebra as the generic path (module [`super::kaczmarz`]), organised for the memory system.
+//!
+//! * **One frame** is bandwidth-bound: the columns are cut into fixed chunks of [`CHUNK_COLS`], shared out over
+//!   the threads. Per block, each thread first applies the previous block's update x += S_Bᴴ α to its chunks
+//!   (the block's rows are still in its L2 from the products it just formed) and then forms its partial
+//!   products S_B x on the same chunks, so S streams from memory once per sweep. One spin barrier per block
+//!   publishes the partials; every thread then reduces them *in chunk order* and solves the block's triangle
+//!   itself, in f64 — so the iterates do not depend on the number of threads.
+//! * **A batch** is compute-bound: frames are independent problems, so each thread takes a group of frames
+//!   (padded to the SIMD width) and runs the sweep on its own copies of x, b and v, frames fastest, with the
+//!   two products of every block as register-tiled GEMMs. Nothing is shared but the read-only matrix.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use num_complex::{Complex32, Complex64};
+
+use crate::engine::kernels::{self, Isa, Rows, LANES};
+
+/// A row-major complex-f32 matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    /// rows × cols elements.
+    pub data: &'a [Complex32],
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn rows_slice(&self, r0: usize, r1: usize) -> &'a [Complex32] {
+        &self.data[r0 * self.cols..r1 * self.cols]
+    }
+}
+
+/// Columns per chunk of the one-frame sweep (fixed, not derived from the thread count, so that the partial sums
+/// and hence the iterates are the same for any number of threads). 512 columns of a 64-row block are 256 kB.
+pub const CHUNK_COLS: usize = 512;
+
+/// A block of rows with its triangle T = tril(G, −1) + diag(‖s‖² + λ), k × k column-major.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRef<'a> {
+    /// First row.
+    pub r0: usize,
+    /// Rows.
+    pub k: usize,
+    /// The triangle.
+    pub tri: &'a [Complex32],
+}
+
+/// A barrier for a fixed set of threads that spins (yielding after a while): a block of the one-frame sweep
+/// takes a few µs, too short for a sleeping barrier.
+struct SpinBarrier {
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+    threads: usize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        SpinBarrier { arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0), threads }
+    }
+
+    fn wait(&self) {
+        let gen = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == gen {
+            std::hint::spin_loop();
+            spins += 1;
+            if spins > 1 << 14 {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Partial products of every (chunk, row) of a block, published through the barrier (two buffers, alternating
+/// by block, so that a thread can fill the next block's while another still reads this block's).
+struct Partials {
+    re: Vec<AtomicU64>,
+    im: Vec<AtomicU64>,
+    chunks: usize,
+    kmax: usize,
+}
+
+impl Partials {
+    fn new(chunks: usize, kmax: usize) -> Self {
+        let n = 2 * chunks * kmax;
+        Partials {
+            re: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            im: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            chunks,
+            kmax,
+        }
+    }
+    fn index(&self, parity: usize, chunk: usize, row: usize) -> usize {
+        (parity * self.chunks + chunk) * self.kmax + row
+    }
+    fn store(&self, parity: usize, chunk: usize, row: usize, z: Complex64) {
+        let i = self.index(parity, chunk, row);
+        // Relaxed: the barrier's release/acquire pair orders these stores before the other threads' loads.
+        self.re[i].store(z.re.to_bits(), Ordering::Relaxed);
+        self.im[i].store(z.im.to_bits(), Ordering::Relaxed);
+    }
+    fn load(&self, parity: usize, chunk: usize, row: usize) -> Complex64 {
+        let i = self.index(parity, chunk, row);
+        Complex64::new(
+            f64::from_bits(self.re[i].load(Ordering::Relaxed)),
+            f64::from_bits(self.im[i].load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// What both sweeps need.
+pub struct Sweep<'a> {
+    /// The system matrix, row-major.
+    pub system: Matrix<'a>,
+    /// Its blocks with their triangles, in row order.
+    pub blocks: &'a [BlockRef<'a>],
+    /// λ_eff.
+    pub lambda_eff: f64,
+    /// Sweeps.
+    pub sweeps: usize,
+    /// x ← max(Re x, 0) after each sweep.
+    pub non_negative: bool,
+    /// Threads.
+    pub threads: usize,
+    /// Kernels.
+    pub isa: Isa,
+}
+
+/// x ← max(Re x, 0).
+fn project(x: &mut [Complex32]) {
+    for z in x {
+        *z = Complex32::new(z.re.max(0.0), 0.0);
+    }
+}
+
+fn finite(x: &[Complex32]) -> bool {
+    x.iter().all(|z| z.re.is_finite() && z.im.is_finite())
+}
+
+impl Sweep<'_> {
+    fn kmax(&self) -> usize {
+        self.blocks.iter().map(|b| b.k).max().unwrap_or(0)
+    }
+
+    fn rows(&self, b: &BlockRef) -> Rows<'_> {
+        Rows::new(self.system.rows_slice(b.r0, b.r0 + b.k), b.k, self.system.cols())
+    }
+
+    /// Solves one frame: `b` has one entry per row, `x` (overwritten, starting from 0) one per voxel. Returns
+    /// the sweep at which the iterate stopped being finite, if it did.
+    pub fn one_frame(&self, b: &[Complex32], x: &mut [Complex32]) -> Result<(), usize> {
+        let n = self.system.cols();
+        let chunks = n.div_ceil(CHUNK_COLS).max(1);
+        let threads = self.threads.clamp(1, chunks);
+        let partials = Partials::new(chunks, self.kmax().max(1));
+        let barrier = SpinBarrier::new(threads);
+        let failed = AtomicUsize::new(0);
+        x.fill(Complex32::new(0.0, 0.0));
+        // Thread t owns chunks [t·chunks/T, (t+1)·chunks/T) and the matching columns of x.
+        let bounds: Vec<usize> = (0..=threads).map(|t| t * chunks / threads).collect();
+        let mut parts: Vec<&mut [Complex32]> = Vec::with_capacity(threads);
+        let mut rest = &mut x[..];
+        for t in 0..threads {
+            let cols = (bounds[t + 1] * CHUNK_COLS).min(n) - (bounds[t] * CHUNK_COLS).min(n);
+            let (head, tail) = rest.split_at_mut(cols);
+            parts.push(head);
+            rest = tail;
+        }
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for (t, xt) in parts.into_iter().enumerate().rev() {
+                let (c_lo, c_hi) = (bounds[t], bounds[t + 1]);
+                let (partials, barrier, failed) = (&partials, &barrier, &failed);
+                let mut work = move || self.one_frame_thread(b, xt, c_lo, c_hi, partials, barrier, failed);
+                if t == 0 {
+                    work();
+                } else {
+                    handles.push(scope.spawn(work));
+                }
+            }
+        });
+        match failed.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            s => Err(s),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn one_frame_thread(
+        &self,
+        b: &[Complex32],
+        xt: &mut [Complex32],
+        c_lo: usize,
+        c_hi: usize,
+        partials: &Partials,
+        barrier: &SpinBarrier,
+        failed: &AtomicUsize,
+    ) {
+        let n = self.system.cols();
+        let m = self.system.rows();
+        let kmax = self.kmax();
+        let sl = self.lambda_eff.sqrt();
+        let base = (c_lo * CHUNK_COLS).min(n);
+        // Every thread keeps v, the block's α and its scratch itself: identical values, no sharing.
+        let mut v = vec![Complex64::new(0.0, 0.0); m];
+        let mut alpha = vec![Complex32::new(0.0, 0.0); kmax];
+        let mut alpha64 = vec![Complex64::new(0.0, 0.0); kmax];
+        let mut out = vec![Complex64::new(0.0, 0.0); kmax];
+        let mut parity = 0usize;
+        for sweep in 0..self.sweeps {
+            for bi in 0..=self.blocks.len() {
+                let prev = bi.checked_sub(1).map(|p| self.blocks[p]);
+                let cur = self.blocks.get(bi).copied();
+                for c in c_lo..c_hi {
+                    let (g0, g1) = (c * CHUNK_COLS, ((c + 1) * CHUNK_COLS).min(n));
+                    let xc = &mut xt[g0 - base..g1 - base];
+                    if let Some(p) = prev {
+                        kernels::axpy_rows_conj(self.isa, self.rows(&p), g0, g1, &alpha[..p.k], xc);
+                    }
+                    if let Some(bk) = cur {
+                        kernels::dot_rows(self.isa, self.rows(&bk), g0, g1, xc, &mut out[..bk.k]);
+                        for (i, z) in out[..bk.k].iter().enumerate() {
+                            partials.store(parity, c, i, *z);
+                        }
+                    }
+                }
+                let Some(bk) = cur else { break };
+                barrier.wait();
+                let (r0, k) = (bk.r0, bk.k);
+                for i in 0..k {
+                    let mut acc = Complex64::new(b[r0 + i].re as f64, b[r0 + i].im as f64) - v[r0 + i] * sl;
+                    for c in 0..partials.chunks {
+                        acc -= partials.load(parity, c, i);
+                    }
+                    // Forward substitution with the block's triangle (column-major; its diagonal is real).
+                    for (j, aj) in alpha64[..i].iter().enumerate() {
+                        let t = bk.tri[j * k + i];
+                        acc -= Complex64::new(t.re as f64, t.im as f64) * aj;
+                    }
+                    let a = acc / bk.tri[i * k + i].re as f64;
+                    alpha64[i] = a;
+                    v[r0 + i] += a * sl;
+                    alpha[i] = Complex32::new(a.re as f32, a.im as f32);
+                }
+                parity ^= 1;
+            }
+            if self.non_negative {
+                project(xt);
+            }
+            if !finite(xt) {
+                failed.store(sweep + 1, Ordering::Relaxed);
+            }
+            // Every thread must know whether another one diverged before it starts the next sweep.
+            barrier.wait();
+            if failed.load(Ordering::Relaxed) != 0 {
+                return;
+            }
+        }
+    }
+
+    /// Solves `frames` frames: `b` column-major rows × frames, `x` column-major voxels × frames (overwritten).
+    pub fn batch(&self, b: &[Complex32], frames: usize, x: &mut [Complex32]) -> Result<(), usize> {
+        let (m, n) = (self.system.rows(), self.system.cols());
+        let vectors = frames.div_ceil(LANES);
+        let threads = self.threads.clamp(1, vectors.max(1));
+        // Frame groups of whole vectors, as even as possible.
+        let groups: Vec<(usize, usize)> = (0..threads)
+            .map(|t| (t * vectors / threads * LANES, ((t + 1) * vectors / threads * LANES).min(frames)))
+            .filter(|(a, z)| a < z)
+            .collect();
+        let tris: Vec<RowTriangle> = self.blocks.iter().map(RowTriangle::new).collect();
+        let tris = &tris[..];
+        let results: Vec<(usize, Result<Vec<Complex32>, usize>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .iter()
+                .skip(1)
+                .map(|&(f0, f1)| scope.spawn(move || (f0, self.batch_group(b, m, f0, f1, tris))))
+                .collect();
+            let mut out = vec![(groups[0].0, self.batch_group(b, m, groups[0].0, groups[0].1, tris))];
+            out.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+            out
+        });
+        for (f0, r) in results {
+            let xt = r?;
+            let ld = xt.len() / n.max(1);
+            // Frames of the group beyond its real ones are padding.
+            for f in 0..ld.min(frames - f0) {
+                for i in 0..n {
+                    x[(f0 + f) * n + i] = xt[i * ld + f];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One thread's frames [f0, f1): returns x, voxels × ld frames-fastest (ld = the group padded to LANES).
+    fn batch_group(
+        &self,
+        b: &[Complex32],
+        m: usize,
+        f0: usize,
+        f1: usize,
+        tris: &[RowTriangle],
+    ) -> Result<Vec<Complex32>, usize> {
+        let n = self.system.cols();
+        let nf = f1 - f0;
+        let ld = nf.div_ceil(LANES) * LANES;
+        let kmax = self.kmax();
+        let zero = Complex32::new(0.0, 0.0);
+        let sl = self.lambda_eff.sqrt() as f32;
+        let mut x = vec![zero; n * ld];
+        let mut bt = vec![zero; m * ld];
+        for f in 0..nf {
+            for l in 0..m {
+                bt[l * ld + f] = b[(f0 + f) * m + l];
+            }
+        }
+        let mut v = vec![zero; m * ld];
+        let mut r = vec![zero; kmax * ld];
+        for sweep in 0..self.sweeps {
+            for (bk, tri) in self.blocks.iter().zip(tris) {
+                let (r0, k) = (bk.r0, bk.k);
+                let rk = &mut r[..k * ld];
+                rk.fill(zero);
+                kernels::gemm_n(self.isa, self.rows(bk), 0, n, &x, ld, 0, ld, rk);
+                for j in 0..k {
+                    let (bl, vl) = (&bt[(r0 + j) * ld..(r0 + j + 1) * ld], &v[(r0 + j) * ld..(r0 + j + 1) * ld]);
+                    for ((rf, bf), vf) in rk[j * ld..(j + 1) * ld].iter_mut().zip(bl).zip(vl) {
+                        *rf = *bf - vf * sl - *rf;
+                    }
+                }
+                tri.solve(self.isa, rk, ld);
+                kernels::gemm_h(self.isa, self.rows(bk), 0, n, rk, ld, 0, ld, &mut x);
+                for j in 0..k {
+                    for (vf, af) in v[(r0 + j) * ld..(r0 + j + 1) * ld].iter_mut().zip(&rk[j * ld..(j + 1) * ld]) {
+                        *vf += af * sl;
+                    }
+                }
+            }
+            if self.non_negative {
+                project(&mut x);
+            }
+            if !finite(&x) {
+                return Err(sweep + 1);
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// A block's triangle as the forward substitution uses it: the strict lower part negated and row-major (row j
+/// holds −T_ji for i < j, contiguous), and the inverse diagonal.
+struct RowTriangle {
+    k: usize,
+    lower: Vec<Complex32>,
+    inv_diag: Vec<f32>,
+}
+
+impl RowTriangle {
+    fn new(b: &BlockRef) -> Self {
+        let k = b.k;
+        let mut lower = vec![Complex32::new(0.0, 0.0); k * k];
+        for j in 0..k {
+            for i in 0..j {
+                lower[j * k + i] = -b.tri[i * k + j];
+            }
+        }
+        RowTriangle { k, lower, inv_diag: (0..k).map(|j| 1.0 / b.tri[j * k + j].re).collect() }
+    }
+
+    /// T A = R in place for k rows of `ld` frames (frames fastest): a_j = (r_j + Σ_{i<j} (−T_ji) a_i) / T_jj,
+    /// the sum over the solved rows as one row-times-panel product of the batch kernel.
+    fn solve(&self, isa: Isa, r: &mut [Complex32], ld: usize) {
+        let k = self.k;
+        for j in 0..k {
+            let (done, rest) = r.split_at_mut(j * ld);
+            let rj = &mut rest[..ld];
+            if j > 0 {
+                kernels::gemm_n(isa, Rows::new(&self.lower[j * k..j * k + j], 1, j), 0, j, done, ld, 0, ld, rj);
+            }
+            let inv = self.inv_diag[j];
+            for a in rj.iter_mut() {
+                *a *= inv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Parallelism, SystemMatrix};
+    use crate::solvers::fast::kaczmarz::BlockedKaczmarz;
+    use crate::solvers::fast::synthetic::Problem;
+    use magpie_core::operator::testing::rel_diff;
+    use std::sync::Arc;
+
+    /// The sweeps on the AVX-512 kernels and on the portable ones give the same iterates to f32 rounding.
+    #[test]
+    fn simd_and_portable_sweeps_agree() {
+        let pb = Problem::new(200, 777, 9, 5);
+        let s =
+            Arc::new(SystemMatrix::from_row_major(pb.s.clone(), pb.rows, pb.cols, Parallelism::sequential()).unwrap());
+        let lam = s.lambda_eff(1e-3);
+        let solver = BlockedKaczmarz::build(s.clone(), lam, 48).unwrap();
+        let blocks: Vec<BlockRef> =
+            solver.block_parts().into_iter().map(|(r0, k, tri)| BlockRef { r0, k, tri }).collect();
+        let run = |isa: Isa, threads: usize, frames: usize| {
+            let sweep = Sweep {
+                system: Matrix { data: s.as_slice(), rows: pb.rows, cols: pb.cols },
+                blocks: &blocks,
+                lambda_eff: lam,
+                sweeps: 3,
+                non_negative: true,
+                threads,
+                isa,
+            };
+            let mut x = vec![Complex32::new(0.0, 0.0); pb.cols * frames];
+            if frames == 1 {
+                sweep.one_frame(&pb.b[..pb.rows], &mut x).unwrap();
+            } else {
+                sweep.batch(&pb.b[..pb.rows * frames], frames, &mut x).unwrap();
+            }
+            x
+        };
+        for frames in [1, 9] {
+            let p = run(Isa::Portable, 1, frames);
+            let f = run(Isa::detect(), 2, frames);
+            let e = rel_diff(&p, &f);
+            assert!(e < 1e-5, "{frames} frame(s): portable vs {:?} {e:e}", Isa::detect());
+            assert!(p.iter().any(|z| z.re > 0.0), "a non-trivial solution");
+        }
+    }
+}
