@@ -201,6 +201,13 @@ pub trait LinearOperator<T: Scalar = Complex64>: Sync {
         Ok(())
     }
 
+    /// OUT ← AᴴA X for `frames` column-major vectors, with `scratch` of frames × the output length; the default
+    /// composes the batched forward and adjoint (dense operators fuse them into one pass over the matrix).
+    fn normal_batch_unchecked(&self, x: &[T], out: &mut [T], scratch: &mut [T], frames: usize) {
+        self.forward_batch_unchecked(x, scratch, frames);
+        self.adjoint_batch_unchecked(scratch, out, frames);
+    }
+
     /// out ← AᴴA x (the normal operator), with `scratch` of the output length; the default composes forward and
     /// adjoint.
     fn normal_unchecked(&self, x: &[T], out: &mut [T], scratch: &mut [T]) {

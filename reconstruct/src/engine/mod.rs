@@ -20,6 +20,7 @@
 mod fast_ops;
 mod gemm;
 pub mod kernels;
+pub(crate) mod sync;
 mod system;
 
 pub(crate) use gemm::{gemm_adjoint_acc, gemm_rows_acc, solve_lower_in_place};

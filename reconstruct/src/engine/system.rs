@@ -162,6 +162,14 @@ impl<T: Element> LinearOperator<T> for SystemMatrix<T> {
             gemm_rows_acc(y, self.rows, self.rows, frames, &self.data, self.cols, x, T::from_f64(1.0), par)
         });
     }
+    fn normal_batch_unchecked(&self, x: &[T], out: &mut [T], scratch: &mut [T], frames: usize) {
+        if let (Some(dense), Some(x32), Some(o32)) = (self.simd(), T::as_c32(x), T::as_c32_mut(out)) {
+            dense.normal(x32, o32, frames);
+            return;
+        }
+        self.forward_batch_unchecked(x, scratch, frames);
+        self.adjoint_batch_unchecked(scratch, out, frames);
+    }
     fn adjoint_batch_unchecked(&self, y: &[T], x: &mut [T], frames: usize) {
         if let (Some(dense), Some(y32), Some(x32)) = (self.simd(), T::as_c32(y), T::as_c32_mut(x)) {
             dense.adjoint(y32, x32, frames);

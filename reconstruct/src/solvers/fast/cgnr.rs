@@ -82,16 +82,16 @@ pub fn solve<T: Element, O: LinearOperator<T> + ?Sized>(
         if rr.iter().zip(&r0).all(|(a, b0)| *a <= p.tolerance * p.tolerance * b0) {
             break;
         }
-        op.forward_batch_unchecked(&pv, &mut q, frames);
-        op.adjoint_batch_unchecked(&q, &mut ap, frames);
+        // AᴴA P in one call: a dense system fuses the two products into one pass over the matrix.
+        op.normal_batch_unchecked(&pv, &mut ap, &mut q, frames);
         for f in 0..frames {
             let (pf, apf) = (&pv[f * n..(f + 1) * n], &mut ap[f * n..(f + 1) * n]);
             let lam = T::from_f64(lambda_eff);
             for (a, pp) in apf.iter_mut().zip(pf) {
                 *a += lam * *pp;
             }
-            // pᴴ(AᴴA + λI)p = ‖Ap‖² + λ‖p‖², both in f64.
-            let denom = col_norm_sq(&q[f * m..(f + 1) * m]) + lambda_eff * col_norm_sq(pf);
+            // pᴴ(AᴴA + λI)p, summed in f64 (= ‖Ap‖² + λ‖p‖²).
+            let denom: f64 = pf.iter().zip(apf.iter()).map(|(a, b)| (a.conj() * *b).re_f64()).sum();
             let alpha = if rr[f] > 0.0 && denom > 0.0 { rr[f] / denom } else { 0.0 };
             let a = T::from_f64(alpha);
             for ((xi, pi), (ri, api)) in
