@@ -27,6 +27,7 @@ pub mod doc;
 pub mod error;
 pub mod grid;
 pub mod mdf;
+pub mod mem;
 pub mod operator;
 pub mod physics;
 pub mod scanner;

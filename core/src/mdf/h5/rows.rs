@@ -749,7 +749,12 @@ impl RowReadPlan<'_> {
         // one thread before the read starts): their pages are first touched by the parallel conversion.
         let buffer = |old: Option<Vec<T>>, len: usize| match old {
             Some(v) if v.len() == len => v,
-            _ => bytemuck::zeroed_vec(len),
+            _ => {
+                let mut v = bytemuck::zeroed_vec(len);
+                // Before the first touch: the solvers stream these rows (see `crate::mem`).
+                crate::mem::advise_huge_pages(&mut v);
+                v
+            }
         };
         let (old_fg, old_bg) = reuse.map_or((None, None), |(a, b)| (Some(a), Some(b)));
         let mut fg = buffer(old_fg, r * o);

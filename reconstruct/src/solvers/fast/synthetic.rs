@@ -37,6 +37,8 @@ impl Problem {
     pub fn new(rows: usize, cols: usize, frames: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut s = Vec::with_capacity(rows * cols);
+        // As the row reader does for real matrices: huge pages before the first touch.
+        magpie_core::mem::advise_huge_pages(s.spare_capacity_mut());
         let norm = 1.0 / (2.0 * cols.max(1) as f64).sqrt();
         for _ in 0..rows {
             let scale = normal(&mut rng).exp() * norm;
