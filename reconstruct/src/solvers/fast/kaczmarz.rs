@@ -30,6 +30,11 @@ const NAME: &str = "kaczmarz (blocked)";
 /// internally for speed; the iterates do not depend on it beyond rounding).
 pub const DEFAULT_BLOCK_ROWS: usize = 64;
 
+/// Rows per block of the complex-f32 one-frame sweep (at most; fewer when the solver was built with fewer): the
+/// sweep re-reads a block's rows from L2 for its update, and 32 rows of half a 19³ row (a thread's columns) are
+/// 0.9 MB, half the L2 of a core of the benchmark machine (64 rows spill and run 1.6× slower; measured).
+pub const ONE_FRAME_BLOCK_ROWS: usize = 32;
+
 /// Per-solve parameters of the blocked Kaczmarz solver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +87,8 @@ pub struct BlockedKaczmarz<T: Element> {
     lambda_eff: f64,
     block_rows: usize,
     blocks: Vec<Block<T>>,
+    /// The blocking of the complex-f32 one-frame sweep ([`ONE_FRAME_BLOCK_ROWS`]), built on first use.
+    one_frame: std::sync::OnceLock<Vec<Block<T>>>,
 }
 
 /// Scratch of one solve: v (rows × frames) and the block right-hand sides (block_rows × frames). Reuse it across
@@ -119,32 +126,8 @@ impl<T: Element> BlockedKaczmarz<T> {
                 message: "the system has a zero row and λ = 0: drop the row or use λ > 0".into(),
             });
         }
-        let (m, n) = (system.rows(), system.cols());
-        let par = system.parallelism().par();
-        let mut blocks = Vec::with_capacity(m.div_ceil(block_rows));
-        let mut wide = Vec::new();
-        let mut gram = Vec::new();
-        for r0 in (0..m).step_by(block_rows) {
-            let k = block_rows.min(m - r0);
-            wide.clear();
-            wide.extend(system.rows_slice(r0, r0 + k).iter().map(|z| z.to_c64()));
-            gram.clear();
-            gram.resize(k * k, Complex64::default());
-            system.parallelism().install(|| {
-                let sb = MatRef::from_row_major_slice(&wide[..], k, n);
-                let g = MatMut::from_column_major_slice_mut(&mut gram[..], k, k);
-                faer::linalg::matmul::matmul(g, Accum::Replace, sb, sb.adjoint(), Complex64::new(1.0, 0.0), par);
-            });
-            let mut tri = vec![T::default(); k * k];
-            for j in 0..k {
-                tri[j * k + j] = T::from_f64(system.row_norm_sq(r0 + j) + lambda_eff);
-                for i in j + 1..k {
-                    tri[j * k + i] = T::from_c64(gram[j * k + i]);
-                }
-            }
-            blocks.push(Block { r0, k, tri });
-        }
-        Ok(BlockedKaczmarz { system, lambda_eff, block_rows, blocks })
+        let blocks = make_blocks(&system, lambda_eff, block_rows);
+        Ok(BlockedKaczmarz { system, lambda_eff, block_rows, blocks, one_frame: std::sync::OnceLock::new() })
     }
 
     /// The system matrix.
@@ -221,8 +204,13 @@ impl<T: Element> BlockedKaczmarz<T> {
         }
         // Complex f32 (the production precision): the SIMD sweeps, unless residuals are asked for per sweep.
         if let (false, Some(b32)) = (p.residuals, T::as_c32(b)) {
-            let blocks: Option<Vec<super::simd::BlockRef>> = self
-                .block_parts()
+            let parts = if frames == 1 && self.block_rows > ONE_FRAME_BLOCK_ROWS {
+                let own = self.one_frame.get_or_init(|| make_blocks(sys, self.lambda_eff, ONE_FRAME_BLOCK_ROWS));
+                own.iter().map(|b| (b.r0, b.k, &b.tri[..])).collect()
+            } else {
+                self.block_parts()
+            };
+            let blocks: Option<Vec<super::simd::BlockRef>> = parts
                 .into_iter()
                 .map(|(r0, k, tri)| T::as_c32(tri).map(|tri| super::simd::BlockRef { r0, k, tri }))
                 .collect();
@@ -350,6 +338,36 @@ impl<T: Element> BlockedKaczmarz<T> {
             prev_blk = Some(bk);
         }
     }
+}
+
+/// The blocks of `block_rows` rows with their triangles (Gram matrices accumulated in `f64`).
+fn make_blocks<T: Element>(system: &SystemMatrix<T>, lambda_eff: f64, block_rows: usize) -> Vec<Block<T>> {
+    let (m, n) = (system.rows(), system.cols());
+    let par = system.parallelism().par();
+    let mut blocks = Vec::with_capacity(m.div_ceil(block_rows));
+    let mut wide = Vec::new();
+    let mut gram = Vec::new();
+    for r0 in (0..m).step_by(block_rows) {
+        let k = block_rows.min(m - r0);
+        wide.clear();
+        wide.extend(system.rows_slice(r0, r0 + k).iter().map(|z| z.to_c64()));
+        gram.clear();
+        gram.resize(k * k, Complex64::default());
+        system.parallelism().install(|| {
+            let sb = MatRef::from_row_major_slice(&wide[..], k, n);
+            let g = MatMut::from_column_major_slice_mut(&mut gram[..], k, k);
+            faer::linalg::matmul::matmul(g, Accum::Replace, sb, sb.adjoint(), Complex64::new(1.0, 0.0), par);
+        });
+        let mut tri = vec![T::default(); k * k];
+        for j in 0..k {
+            tri[j * k + j] = T::from_f64(system.row_norm_sq(r0 + j) + lambda_eff);
+            for i in j + 1..k {
+                tri[j * k + i] = T::from_c64(gram[j * k + i]);
+            }
+        }
+        blocks.push(Block { r0, k, tri });
+    }
+    blocks
 }
 
 /// Columns per chunk of the single-frame sweep. Fixed, not derived from the thread count, so that partial sums
