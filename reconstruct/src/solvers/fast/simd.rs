@@ -1,4 +1,4 @@
-//! The complex-f32 sweeps of the blocked Kaczmarz solver on the SIMD [`kernels`](crate::engine::kernels): the
+//! The complex-f32 sweeps of the blocked Kaczmarz solver on the SIMD [`kernels`]: the
 //! same block algebra as the generic path (module [`super::kaczmarz`]), organised for the memory system.
 //!
 //! * **One frame** is bandwidth-bound: the columns are cut into fixed chunks of [`CHUNK_COLS`], shared out over
