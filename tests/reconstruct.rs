@@ -2,13 +2,13 @@
 //! lattice, 8× finer than the 2 mm reconstruction grid, and the system matrix integrates each voxel-sized delta
 //! sample (no inverse crime: the two are simulated differently).
 
-use magpie_core::mdf::{measurement_spectra, system_matrix, MdfFile};
+use magpie_core::mdf::MdfFile;
 use magpie_core::scanner::ScannerConfig;
 use magpie_core::tracer::TracerModel;
 use magpie_core::Grid;
+use magpie_reconstruct::facade::Reconstruction;
 use magpie_reconstruct::quantify::{region_total, Region};
 use magpie_reconstruct::sysmat::params::{BackgroundMode, Lambda, RecoParams};
-use magpie_reconstruct::sysmat::{MeasurementInput, Plan, RecoResult};
 use magpie_sim::forward::{Engine, PointMass};
 use magpie_sim::measurement::{phantom_point_masses, simulate_measurement, MeasurementSpec};
 use magpie_sim::phantom::Phantom;
@@ -43,20 +43,9 @@ fn measure(points: &[PointMass], spec: &MeasurementSpec) -> MdfFile {
     simulate_measurement(&engine(), points, spec, "test").unwrap()
 }
 
-fn reconstruct(meas: &MdfFile, params: &RecoParams) -> RecoResult {
-    let sm = sm();
-    let plan = Plan::new(params, sm).unwrap();
-    // The planned rows out of the full in-memory matrix (the disk path is tested in tests/sysmat.rs).
-    let data = system_matrix(sm).unwrap().subset(&plan.rows).unwrap();
-    let reco = plan.build(data, None).unwrap();
-    let spectra = measurement_spectra(meas).unwrap();
-    reco.run(MeasurementInput {
-        spectra: &spectra,
-        transfer_function: None,
-        external_background: None,
-        averages: meas.acquisition.num_averages as f64,
-    })
-    .unwrap()
+fn reconstruct(meas: &MdfFile, params: &RecoParams) -> Reconstruction {
+    // The planned rows out of the in-memory matrix (the disk path is tested in tests/sysmat.rs and tests/cli.rs).
+    magpie_reconstruct::facade::reconstruct(meas, sm(), params).unwrap()
 }
 
 fn grid() -> Grid {
@@ -77,7 +66,7 @@ fn concentration_phantom_cubes_within_ten_percent_at_the_default_noise_level() {
     }
 }
 
-fn cubes_within_ten_percent(phantom: &Phantom, r: &RecoResult, preset: &str) {
+fn cubes_within_ten_percent(phantom: &Phantom, r: &Reconstruction, preset: &str) {
     let map = r.iron_ng.row(0).to_vec();
     for src in &phantom.sources {
         let c = src.centroid_m();

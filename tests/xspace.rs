@@ -3,12 +3,11 @@
 //! agreement with the system-matrix method. The simulator and the reconstructor share no code: the simulator
 //! integrates the vector Langevin moment in time, the reconstructor divides the signal by the FFP speed.
 
-use magpie_core::mdf::{measurement_spectra, system_matrix, MdfFile};
+use magpie_core::mdf::{measurement_spectra, MdfFile};
 use magpie_core::scanner::ScannerConfig;
 use magpie_core::tracer::{Relaxation, TracerModel};
 use magpie_core::Grid;
 use magpie_reconstruct::sysmat::params::{BackgroundMode, RecoParams};
-use magpie_reconstruct::sysmat::{MeasurementInput, Plan};
 use magpie_reconstruct::xspace::gridding::Magnetization;
 use magpie_reconstruct::xspace::{reconstruct, RelaxationCorrection, XSpaceParams, XSpaceResult};
 use magpie_sim::forward::{Engine, PointMass};
@@ -293,17 +292,7 @@ fn xspace_and_system_matrix_agree_in_total_iron_and_peak_positions() {
     let mut params = RecoParams::preset("sparse").unwrap();
     params.lambda = magpie_reconstruct::sysmat::params::Lambda::Relative(1e-4);
     params.preprocessing.background = BackgroundMode::Mean;
-    let plan = Plan::new(&params, &sm).unwrap();
-    let rows = system_matrix(&sm).unwrap().subset(&plan.rows).unwrap();
-    let reco = plan.build(rows, None).unwrap();
-    let smr = reco
-        .run(MeasurementInput {
-            spectra: &spectra,
-            transfer_function: None,
-            external_background: None,
-            averages: 10000.0,
-        })
-        .unwrap();
+    let smr = magpie_reconstruct::facade::reconstruct(&meas, &sm, &params).unwrap();
     let a = xs.iron_ng.row(0).to_vec();
     let b = smr.iron_ng.row(0).to_vec();
     let (ta, tb): (f64, f64) = (a.iter().sum(), b.iter().sum());

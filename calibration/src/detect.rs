@@ -14,10 +14,10 @@
 use magpie_core::mdf::{measurement_spectra, MdfFile};
 use magpie_core::tracer::TracerModel;
 use magpie_core::Grid;
+use magpie_reconstruct::facade::{self, Prepared, Request};
 use magpie_reconstruct::quantify::{region_total, Region};
 use magpie_reconstruct::solvers::kaczmarz::KaczmarzParams;
 use magpie_reconstruct::sysmat::params::{BackgroundMode, Lambda, RecoParams, SolverParams};
-use magpie_reconstruct::sysmat::{MeasurementInput, Plan, Reconstructor};
 use magpie_reconstruct::xspace::{RelaxationCorrection, XSpaceParams};
 use num_complex::Complex64;
 
@@ -188,8 +188,10 @@ pub fn drive_bins(file: &MdfFile, bins: &[usize]) -> Vec<bool> {
 pub enum ImageDetector {
     /// System-matrix reconstruction with a linear solver.
     SystemMatrix {
-        /// The prepared reconstructor.
-        reco: Box<Reconstructor>,
+        /// The built state (through the reconstruction facade, shared with its cache).
+        prepared: Box<Prepared>,
+        /// The parameters of the detection reconstruction.
+        params: Box<RecoParams>,
         /// Region around the sample.
         region: Region,
     },
@@ -229,12 +231,8 @@ impl ImageDetector {
         };
         let mut params = params;
         params.preprocessing.background = BackgroundMode::Mean;
-        let plan = Plan::new(&params, sm)?;
-        let rows = magpie_core::mdf::system_matrix(sm)?
-            .subset(&plan.rows)
-            .ok_or_else(|| CalibrationError::Invalid("planned rows missing from the system matrix".into()))?;
-        let reco = plan.build(rows, None)?;
-        Ok(ImageDetector::SystemMatrix { reco: Box::new(reco), region })
+        let prepared = facade::session().prepare(sm, &params)?;
+        Ok(ImageDetector::SystemMatrix { prepared: Box::new(prepared), params: Box::new(params), region })
     }
 
     /// x-space detector with τ from the tracer model.
@@ -271,25 +269,18 @@ impl ImageDetector {
     /// # Errors
     /// Reconstruction errors.
     pub fn statistic(&mut self, file: &MdfFile) -> Result<f64, CalibrationError> {
-        let spectra = measurement_spectra(file)?;
         match self {
-            ImageDetector::SystemMatrix { reco, region } => {
-                let bg = spectra.is_background_frame.iter().any(|b| *b);
-                let r = if bg {
-                    reco.run(MeasurementInput {
-                        spectra: &spectra,
-                        transfer_function: None,
-                        external_background: None,
-                        averages: file.acquisition.num_averages as f64,
-                    })?
-                } else {
+            ImageDetector::SystemMatrix { prepared, params, region } => {
+                if !file.measurement.as_ref().is_some_and(|m| m.layout.is_background_frame.iter().any(|b| *b)) {
                     return Err(CalibrationError::Invalid(
                         "image-domain statistics need background frames in every measurement".into(),
                     ));
-                };
-                Ok(region_total(&r.iron_ng.row(0).to_vec(), &reco.plan.grid, region))
+                }
+                let r = facade::session().run(prepared, file, &Request::new(params))?;
+                Ok(region_total(&r.iron_ng.row(0).to_vec(), &prepared.grid(), region))
             }
             ImageDetector::XSpace { tracer, params, grid, region } => {
+                let spectra = measurement_spectra(file)?;
                 let r = magpie_reconstruct::xspace::reconstruct(file, &spectra, tracer, params, *grid)?;
                 *grid = Some(r.grid);
                 Ok(region_total(&r.iron_ng.row(0).to_vec(), &r.grid, region))

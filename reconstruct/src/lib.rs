@@ -15,6 +15,8 @@
 //! ```
 //!
 //! ## Features
+//! - `hdf5`: [`facade::reconstruct_files`] and friends, which read MDF files (enables `magpie-core/hdf5`,
+//!   i.e. libhdf5).
 //! - `lapack`: the direct Tikhonov/SVD solver and SVD-based automatic λ through ndarray-linalg (the LAPACK
 //!   backend is chosen by the final binary).
 #![warn(missing_docs)]
@@ -22,6 +24,7 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 pub mod engine;
+pub mod facade;
 pub mod metrics;
 pub mod quantify;
 pub mod solvers;
@@ -46,6 +49,20 @@ pub enum RecoError {
     /// A solver failed.
     #[error(transparent)]
     Solve(#[from] solvers::SolveError),
+    /// The plan needs more memory than is available (refused before anything large was allocated).
+    #[error("{0}")]
+    Memory(Box<facade::MemoryError>),
+    /// Reading MDF data failed.
+    #[error(transparent)]
+    Mdf(#[from] magpie_core::mdf::MdfError),
+    /// Opening or reading a file failed.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: Box<magpie_core::mdf::MdfError>,
+    },
     /// Feature not compiled in.
     #[error("{0}")]
     Unsupported(String),

@@ -4,13 +4,12 @@
 //! site; files, images and a Markdown report go to the output folder.
 
 use anyhow::Context;
-use magpie_core::mdf::{measurement_spectra, write_mdf, WriteOptions};
+use magpie_core::mdf::{write_mdf, WriteOptions};
 use magpie_core::scanner::ScannerConfig;
 use magpie_core::tracer::TracerModel;
 use magpie_core::Grid;
 use magpie_reconstruct::quantify::{cells_from_iron_ng, region_total, Region};
 use magpie_reconstruct::sysmat::params::RecoParams;
-use magpie_reconstruct::sysmat::{MeasurementInput, Plan};
 use magpie_sim::forward::Engine;
 use magpie_sim::measurement::{phantom_point_masses, simulate_measurement, MeasurementSpec};
 use magpie_sim::phantom::Phantom;
@@ -94,18 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // 4. Reconstruction (sparse preset: FISTA with L1 and non-negativity, suited to compact grafts).
     let params = RecoParams::preset("sparse")?;
-    let plan = Plan::new(&params, &sm)?;
-    let data = magpie_core::mdf::system_matrix(&sm)?
-        .subset(&plan.rows)
-        .context("planned rows missing from the system matrix")?;
-    let reco = plan.build(data, None)?;
-    let spectra = measurement_spectra(&meas)?;
-    let result = reco.run(MeasurementInput {
-        spectra: &spectra,
-        transfer_function: None,
-        external_background: None,
-        averages: meas.acquisition.num_averages as f64,
-    })?;
+    let result = magpie_reconstruct::facade::reconstruct(&meas, &sm, &params)?;
     let iron = result.iron_ng.row(0).to_vec();
     let mut params_out = std::collections::BTreeMap::new();
     params_out.insert("solver".into(), magpie_core::mdf::ParamValue::Text(params.solver.name().into()));
@@ -148,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // 6. x-space: no calibration scan, the tracer model only (its PSF at 1 T/m is ~10 mm wide: it counts the
     //    iron of the whole brain well but cannot separate grafts 6 mm apart).
+    let spectra = magpie_core::mdf::measurement_spectra(&meas)?;
     let xs = magpie_reconstruct::xspace::reconstruct(
         &meas,
         &spectra,
@@ -247,7 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracer.name,
         params.solver.name(),
         result.lambda_eff,
-        result.rows_used,
+        result.rows_selected,
         table,
         secs
     );

@@ -3,14 +3,14 @@
 
 use anyhow::{bail, Context};
 use magpie_core::mdf::{
-    measurement_spectra, read_mdf, write_mdf, MdfFile, MdfReader, NumArray, ParamValue, Reconstruction, WriteOptions,
+    measurement_spectra, read_mdf, write_mdf, MdfFile, NumArray, ParamValue, Reconstruction, WriteOptions,
 };
 use magpie_core::tracer::TracerModel;
 use magpie_core::Grid;
+use magpie_reconstruct::facade::{self, Request, Session, SessionOptions};
 use magpie_reconstruct::quantify::{cells_from_iron_ng, region_total, Region};
 use magpie_reconstruct::solvers::{cgnr::CgnrParams, fista::FistaParams, kaczmarz::KaczmarzParams, tv::TvParams};
 use magpie_reconstruct::sysmat::params::{AutoLambda, BackgroundMode, Lambda, RecoParams, SolverParams};
-use magpie_reconstruct::sysmat::{MeasurementInput, Plan};
 use magpie_reconstruct::xspace::{RelaxationCorrection, XSpaceParams};
 use ndarray::{ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
@@ -144,6 +144,28 @@ pub struct Args {
     /// Also write a PNG (slices/MIPs in mm, colour bar in ng Fe or cells).
     #[arg(long)]
     pub png: Option<PathBuf>,
+    /// Keep at most N system-matrix rows, those of highest SNR, after the other criteria (TOML:
+    /// frequency.max_rows). Lowers memory and time.
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    /// Threads of the engine and the row reader, 0 = one per core (TOML: engine.threads); results do not
+    /// depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output frames solved together per batch (TOML: engine.batch_frames; default 64).
+    #[arg(long)]
+    pub batch_frames: Option<usize>,
+    /// Write a JSON report: rows, voxels, frames, solver, iterations, stage timings, peak memory, iron per
+    /// frame and region.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Folder of the on-disk cache of built system matrices (reused by later runs with the same file and
+    /// row selection).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Reconstruct even when drive-field amplitudes or gradients of the two files differ by more than 1 %.
+    #[arg(long)]
+    pub allow_mismatch: bool,
 }
 
 /// --frames or --frames-1based, as a 0-based end-exclusive range.
@@ -252,6 +274,21 @@ fn params(a: &Args) -> anyhow::Result<RecoParams> {
     if a.pg_per_cell.is_some() {
         p.quantification.pg_fe_per_cell = a.pg_per_cell;
     }
+    if let Some(n) = a.max_rows {
+        if n == 0 {
+            return Err(super::UsageError("--max-rows must be at least 1".into()).into());
+        }
+        p.frequency.max_rows = Some(n);
+    }
+    if let Some(n) = a.threads {
+        p.engine.threads = n;
+    }
+    if let Some(n) = a.batch_frames {
+        if n == 0 {
+            return Err(super::UsageError("--batch-frames must be at least 1".into()).into());
+        }
+        p.engine.batch_frames = n;
+    }
     tracing::info!(
         "parameters: solver {}, λ {:?}, SNR ≥ {}, f ≥ {} kHz, background {:?}, system-matrix background {}, TF correction {}, average {}",
         p.solver.name(),
@@ -264,27 +301,6 @@ fn params(a: &Args) -> anyhow::Result<RecoParams> {
         p.preprocessing.average
     );
     Ok(p)
-}
-
-/// Warns where the two files disagree in what determines the system function (as MPIReco does).
-fn consistency(sm: &MdfFile, meas: &MdfFile) -> anyhow::Result<()> {
-    let (a, b) = (&sm.acquisition, &meas.acquisition);
-    if a.receiver.num_sampling_points != b.receiver.num_sampling_points {
-        bail!(
-            "system matrix has V = {} samples per period, the measurement {}: they do not share a frequency grid",
-            a.receiver.num_sampling_points,
-            b.receiver.num_sampling_points
-        );
-    }
-    if a.drivefield.strength_t.slice(ndarray::s![0, .., ..]) != b.drivefield.strength_t.slice(ndarray::s![0, .., ..]) {
-        tracing::warn!("drive-field strengths differ between system matrix and measurement");
-    }
-    if let (Some(g1), Some(g2)) = (&a.gradient_t_per_m, &b.gradient_t_per_m) {
-        if (0..3).any(|d| (g1[[0, 0, d, d]] - g2[[0, 0, d, d]]).abs() > 1e-9) {
-            tracing::warn!("selection gradients differ between system matrix and measurement");
-        }
-    }
-    Ok(())
 }
 
 /// Writes a reconstruction MDF: the measurement's metadata plus `/reconstruction` in ng Fe per voxel.
@@ -330,48 +346,43 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let inputs: Vec<&Path> =
         [Some(a.measurement.as_path()), Some(sm_path.as_path()), a.empty.as_deref()].into_iter().flatten().collect();
     common::check_output(&a.out, &inputs)?;
-    if let Some(png) = &a.png {
-        common::check_output(png, &inputs)?;
+    for extra in [&a.png, &a.report].into_iter().flatten() {
+        common::check_output(extra, &inputs)?;
     }
     let p = params(&a)?;
     let regions: Vec<Region> =
         a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
-    let t0 = std::time::Instant::now();
-    let sm = MdfReader::open(&sm_path).with_context(|| format!("reading system matrix {}", sm_path.display()))?;
-    let meas = read_mdf(&a.measurement).with_context(|| format!("reading measurement {}", a.measurement.display()))?;
-    consistency(&sm.header, &meas)?;
-    let plan = Plan::new(&p, &sm.header)?;
-    let rows = sm.system_matrix_rows(&plan.rows).context("loading system-matrix rows")?;
-    let reco = plan.build(rows, sm.header.acquisition.receiver.transfer_function.as_ref())?;
-    let spectra = measurement_spectra(&meas).context("reading measurement spectra")?;
-    let external = match &a.empty {
-        Some(path) => {
-            let e = read_mdf(path).with_context(|| format!("reading empty measurement {}", path.display()))?;
-            let s = measurement_spectra(&e)?;
-            let mean = s.data.mean_axis(ndarray::Axis(0)).context("empty measurement has no frame")?;
-            Some(mean)
-        }
-        None => None,
-    };
-    let result = reco.run(MeasurementInput {
-        spectra: &spectra,
-        transfer_function: meas.acquisition.receiver.transfer_function.as_ref(),
-        external_background: external.as_ref(),
-        averages: meas.acquisition.num_averages as f64,
-    })?;
-    let grid = reco.plan.grid;
-    let secs = t0.elapsed().as_secs_f64();
-    tracing::info!("reconstructed {} frame(s) in {secs:.2} s", result.iron_ng.nrows());
+    let session =
+        Session::new(SessionOptions::default().with_cache_dir(a.cache.clone()).with_allow_mismatch(a.allow_mismatch));
+    let progress = SolveProgress::new();
+    let on_progress = |done: usize, total: usize| progress.update(done, total);
+    let mut req = Request::new(&p).with_progress(&on_progress).with_residuals(tracing::enabled!(tracing::Level::DEBUG));
+    if let Some(e) = &a.empty {
+        req = req.with_empty_file(e);
+    }
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| progress.show_after(std::time::Duration::from_secs(1)));
+        let r = session.reconstruct_files(&a.measurement, &sm_path, &req);
+        progress.finish();
+        r
+    })
+    .with_context(|| format!("reconstructing {} with {}", a.measurement.display(), sm_path.display()))?;
+    let grid = result.grid;
     let summary = summarize(&result.iron_ng, &grid, &regions, &a.roi, p.quantification.pg_fe_per_cell);
     print_summary(&summary, p.quantification.pg_fe_per_cell);
+    let t_write = std::time::Instant::now();
+    // The output file copies the measurement's metadata (not its data); its header is cheap to read again.
+    let meas = magpie_core::mdf::MdfReader::open(&a.measurement)
+        .with_context(|| format!("reading measurement {}", a.measurement.display()))?
+        .header;
     let mut params = std::collections::BTreeMap::new();
     params.insert("summary_json".into(), ParamValue::Text(serde_json::to_string(&summary)?));
     params.insert("solver".into(), ParamValue::Text(p.solver.name().into()));
     params.insert("lambda_effective".into(), ParamValue::Float(result.lambda_eff));
     params.insert("lambda_relative".into(), ParamValue::Float(result.lambda_relative));
-    params.insert("iterations".into(), ParamValue::Int(result.info.iterations as i64));
-    params.insert("rows_used".into(), ParamValue::Int(result.rows_used as i64));
-    params.insert("delta_iron_ng".into(), ParamValue::Float(reco.plan.delta_iron_ng));
+    params.insert("iterations".into(), ParamValue::Int(result.iterations as i64));
+    params.insert("rows_used".into(), ParamValue::Int(result.rows_selected as i64));
+    params.insert("delta_iron_ng".into(), ParamValue::Float(result.delta_iron_ng));
     params.insert("parameters_toml".into(), ParamValue::Text(p.to_toml()));
     params.insert("system_matrix".into(), ParamValue::Text(sm_path.display().to_string()));
     let mut prov = vec![("method", "system matrix".to_string())];
@@ -390,7 +401,139 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
         tracing::info!("wrote {}", png.display());
     }
+    let write_s = t_write.elapsed().as_secs_f64();
+    let t = &result.timings;
+    tracing::info!(
+        "stages: plan {:.2} s, load {:.2} s, build {:.2} s, solve {:.2} s ({:.1} frames/s), write {:.2} s; peak memory {}",
+        t.plan_s,
+        t.load_s,
+        t.build_s,
+        t.solve_s,
+        result.frames_per_s(),
+        write_s,
+        facade::peak_rss_bytes().map_or("unknown".into(), |b| format!("{:.2} GB", b as f64 / 1e9))
+    );
+    if let Some(path) = &a.report {
+        let report = report_json(&result, &summary, write_s, &a.measurement, &sm_path);
+        common::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        tracing::info!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// The `--report` JSON: what was reconstructed, how long each stage took, the memory it used and the iron found.
+fn report_json(
+    r: &facade::Reconstruction,
+    summary: &[FrameSummary],
+    write_s: f64,
+    measurement: &Path,
+    system_matrix: &Path,
+) -> serde_json::Value {
+    let t = &r.timings;
+    serde_json::json!({
+        "measurement": measurement.display().to_string(),
+        "system_matrix": system_matrix.display().to_string(),
+        "rows_selected": r.rows_selected,
+        "rows_passing": r.rows_passing,
+        "voxels": r.voxels,
+        "frames": r.iron_ng.nrows(),
+        "solver": r.solver,
+        "iterations": r.iterations,
+        "lambda_effective": r.lambda_eff,
+        "lambda_relative": r.lambda_relative,
+        "threads": r.params.engine.threads,
+        "batch_frames": r.params.engine.batch_frames,
+        "timings_s": {
+            "plan": t.plan_s,
+            "load": t.load_s,
+            "build": t.build_s,
+            "solve": t.solve_s,
+            "write": write_s,
+        },
+        "solve_frames_s": t.frames_s,
+        "frames_per_s": r.frames_per_s(),
+        "loaded_bytes": r.loaded_bytes,
+        "load_gb_per_s": r.load_gb_per_s(),
+        "cache": r.cache,
+        "peak_rss_bytes": facade::peak_rss_bytes(),
+        "memory_estimate": r.memory,
+        "residual_history": r.residual_history,
+        "total_iron_ng": summary.iter().map(|f| f.total_iron_ng).collect::<Vec<_>>(),
+        "summary": summary,
+    })
+}
+
+/// The solve's progress bar: shown on a terminal only when the solve lasts longer than a delay, so that quick
+/// reconstructions print nothing but their log.
+struct SolveProgress {
+    state: std::sync::Mutex<ProgressState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    started: Option<std::time::Instant>,
+    done: usize,
+    total: usize,
+    finished: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl SolveProgress {
+    fn new() -> Self {
+        SolveProgress { state: Default::default(), changed: std::sync::Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// (frames done, frames in all), from the facade.
+    fn update(&self, done: usize, total: usize) {
+        let mut s = self.lock();
+        s.started.get_or_insert_with(std::time::Instant::now);
+        s.done = done;
+        s.total = total;
+        if let Some(pb) = &s.bar {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits (on its own thread) until the solve has run for `delay`, then shows the bar, unless it finished.
+    fn show_after(&self, delay: std::time::Duration) {
+        let mut s = self.lock();
+        loop {
+            if s.finished {
+                return;
+            }
+            match s.started {
+                Some(t0) if t0.elapsed() >= delay => break,
+                Some(t0) => {
+                    s = self
+                        .changed
+                        .wait_timeout(s, delay.saturating_sub(t0.elapsed()))
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+                None => s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+        let pb = common::progress(s.total as u64, "solve (frames)");
+        pb.set_position(s.done as u64);
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        s.bar = Some(pb);
+    }
+
+    fn finish(&self) {
+        let mut s = self.lock();
+        s.finished = true;
+        if let Some(pb) = s.bar.take() {
+            pb.finish_and_clear();
+        }
+        self.changed.notify_all();
+    }
 }
 
 /// PNG of frame 0: iron, and cells beside it when pg Fe per cell is known.

@@ -23,6 +23,26 @@ pub struct RecoParams {
     pub lambda: Lambda,
     /// Conversion to iron and cells.
     pub quantification: QuantificationParams,
+    /// How the engine runs (threads, frames per batch); results do not depend on it.
+    pub engine: EngineParams,
+}
+
+/// How the reconstruction engine runs. Neither field changes the result (beyond f32 rounding for the batch
+/// size, which only regroups frames into matrix–matrix products).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineParams {
+    /// Threads of the engine's products and of the row reader (0: one per available core).
+    pub threads: usize,
+    /// Output frames solved together in one batch (frames in flight); memory grows by
+    /// batch_frames × (rows + voxels) × 8 B.
+    pub batch_frames: usize,
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        EngineParams { threads: 0, batch_frames: 64 }
+    }
 }
 
 /// Which system-matrix rows enter the reconstruction.
@@ -41,6 +61,8 @@ pub struct FrequencyParams {
     pub max_mixing_order: Option<u32>,
     /// Frequency bands [Hz] to exclude, each [low, high].
     pub stop_bands_hz: Vec<[f64; 2]>,
+    /// Keep at most this many rows, those of highest SNR, after every other criterion (None: all that pass).
+    pub max_rows: Option<usize>,
 }
 
 impl Default for FrequencyParams {
@@ -52,6 +74,7 @@ impl Default for FrequencyParams {
             channels: None,
             max_mixing_order: None,
             stop_bands_hz: Vec::new(),
+            max_rows: None,
         }
     }
 }
@@ -259,5 +282,7 @@ mod tests {
         assert_eq!(p.lambda, Lambda::Auto(AutoLambda::Gcv));
         let round = RecoParams::from_toml_str(&p.to_toml(), "round").unwrap();
         assert_eq!(round, p);
+        let p = RecoParams::from_toml_str("[frequency]\nmax_rows = 3000\n[engine]\nthreads = 2", "x").unwrap();
+        assert_eq!((p.frequency.max_rows, p.engine.threads, p.engine.batch_frames), (Some(3000), 2, 64));
     }
 }
