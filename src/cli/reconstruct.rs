@@ -446,6 +446,7 @@ fn report_json(
         "timings_s": {
             "plan": t.plan_s,
             "load": t.load_s,
+            "load_measurement": t.measurement_s,
             "build": t.build_s,
             "solve": t.solve_s,
             "write": write_s,

@@ -184,14 +184,14 @@ impl std::fmt::Display for LimitOrigin {
         f.write_str(match self {
             LimitOrigin::Option => "the session's memory limit",
             LimitOrigin::Environment => MEMORY_LIMIT_ENV,
-            LimitOrigin::MemAvailable => "MemAvailable in /proc/meminfo",
+            LimitOrigin::MemAvailable => "90 % of MemAvailable in /proc/meminfo",
             LimitOrigin::Unknown => "no limit known",
         })
     }
 }
 
 /// The memory a reconstruction may use [bytes] and where the figure comes from: `option`, else
-/// [`MEMORY_LIMIT_ENV`], else `MemAvailable`, else unlimited.
+/// [`MEMORY_LIMIT_ENV`], else 90 % of `MemAvailable`, else unlimited.
 pub fn available_memory(option: Option<u64>) -> (u64, LimitOrigin) {
     if let Some(l) = option {
         return (l, LimitOrigin::Option);
@@ -200,7 +200,9 @@ pub fn available_memory(option: Option<u64>) -> (u64, LimitOrigin) {
         return (l, LimitOrigin::Environment);
     }
     match proc_kib("/proc/meminfo", "MemAvailable:") {
-        Some(kib) => (kib * 1024, LimitOrigin::MemAvailable),
+        // A tenth stays for the rest of the system: a plan that fits MemAvailable exactly would leave the
+        // machine no page cache and nothing for other processes.
+        Some(kib) => (kib * 1024 / 10 * 9, LimitOrigin::MemAvailable),
         None => (u64::MAX, LimitOrigin::Unknown),
     }
 }

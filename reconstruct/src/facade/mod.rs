@@ -28,7 +28,7 @@
 //! its background frames, the reader's staging, frames in flight × (rows + voxels) × 8 B, the solver's state
 //! and a fixed allowance) and compared with the memory available: [`SessionOptions::memory_limit_bytes`],
 //! else the environment variable `MAGPIE_MEMORY_LIMIT_BYTES` (for tests and shared machines), else
-//! `MemAvailable` of `/proc/meminfo`. A plan that does not fit fails with [`RecoError::Memory`], which names
+//! 90 % of `MemAvailable` of `/proc/meminfo`. A plan that does not fit fails with [`RecoError::Memory`], which names
 //! the figures and the `max_rows` that would fit.
 
 mod disk;
@@ -59,7 +59,7 @@ pub const MISMATCH_TOLERANCE: f64 = 0.01;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionOptions {
-    /// Memory a plan may use [bytes] (None: `MAGPIE_MEMORY_LIMIT_BYTES`, else `MemAvailable`).
+    /// Memory a plan may use [bytes] (None: `MAGPIE_MEMORY_LIMIT_BYTES`, else 90 % of `MemAvailable`).
     pub memory_limit_bytes: Option<u64>,
     /// Folder of the on-disk cache of built states (None: memory only).
     pub cache_dir: Option<PathBuf>,
@@ -120,6 +120,8 @@ pub struct Timings {
     pub plan_s: f64,
     /// Load: the system-matrix rows (and the measurement files).
     pub load_s: f64,
+    /// Of `load_s`, reading the measurement (and empty-scanner) files.
+    pub measurement_s: f64,
     /// Build: pre-processing in place and the solver's per-matrix state.
     pub build_s: f64,
     /// Solve: all frames, frame preparation included.
@@ -263,8 +265,8 @@ impl Reconstruction {
 
     /// Load speed of the system-matrix rows [GB/s] (None when cached or not timed).
     pub fn load_gb_per_s(&self) -> Option<f64> {
-        (self.loaded_bytes > 0 && self.timings.load_s > 0.0)
-            .then(|| self.loaded_bytes as f64 / 1e9 / self.timings.load_s)
+        let rows_s = self.timings.load_s - self.timings.measurement_s;
+        (self.loaded_bytes > 0 && rows_s > 0.0).then(|| self.loaded_bytes as f64 / 1e9 / rows_s)
     }
 }
 
@@ -740,6 +742,7 @@ impl Session {
         let mut prepared = self.prepare_from(Source::File(&reader), &reader.header, req.params)?;
         prepared.timings.plan_s += open_s;
         prepared.timings.load_s += meas_s;
+        prepared.timings.measurement_s += meas_s;
         let req = match &empty {
             Some(e) => req.with_empty_measurement(e),
             None => *req,
