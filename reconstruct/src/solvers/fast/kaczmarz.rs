@@ -15,7 +15,8 @@
 
 use std::sync::Arc;
 
-use faer::{Accum, MatMut, MatRef};
+use faer::linalg::matmul::triangular::BlockStructure;
+use faer::{Accum, MatMut, MatRef, Par};
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
@@ -205,7 +206,13 @@ impl<T: Element> BlockedKaczmarz<T> {
         // Complex f32 (the production precision): the SIMD sweeps, unless residuals are asked for per sweep.
         if let (false, Some(b32)) = (p.residuals, T::as_c32(b)) {
             let parts = if frames == 1 && self.block_rows > ONE_FRAME_BLOCK_ROWS {
-                let own = self.one_frame.get_or_init(|| make_blocks(sys, self.lambda_eff, ONE_FRAME_BLOCK_ROWS));
+                let own = self.one_frame.get_or_init(|| {
+                    if self.block_rows.is_multiple_of(ONE_FRAME_BLOCK_ROWS) {
+                        split_blocks(&self.blocks, ONE_FRAME_BLOCK_ROWS)
+                    } else {
+                        make_blocks(sys, self.lambda_eff, ONE_FRAME_BLOCK_ROWS)
+                    }
+                });
                 own.iter().map(|b| (b.r0, b.k, &b.tri[..])).collect()
             } else {
                 self.block_parts()
@@ -342,32 +349,67 @@ impl<T: Element> BlockedKaczmarz<T> {
 
 /// The blocks of `block_rows` rows with their triangles (Gram matrices accumulated in `f64`).
 fn make_blocks<T: Element>(system: &SystemMatrix<T>, lambda_eff: f64, block_rows: usize) -> Vec<Block<T>> {
+    use rayon::prelude::*;
     let (m, n) = (system.rows(), system.cols());
-    let par = system.parallelism().par();
-    let mut blocks = Vec::with_capacity(m.div_ceil(block_rows));
-    let mut wide = Vec::new();
-    let mut gram = Vec::new();
-    for r0 in (0..m).step_by(block_rows) {
-        let k = block_rows.min(m - r0);
-        wide.clear();
-        wide.extend(system.rows_slice(r0, r0 + k).iter().map(|z| z.to_c64()));
-        gram.clear();
-        gram.resize(k * k, Complex64::default());
-        system.parallelism().install(|| {
-            let sb = MatRef::from_row_major_slice(&wide[..], k, n);
-            let g = MatMut::from_column_major_slice_mut(&mut gram[..], k, k);
-            faer::linalg::matmul::matmul(g, Accum::Replace, sb, sb.adjoint(), Complex64::new(1.0, 0.0), par);
-        });
-        let mut tri = vec![T::default(); k * k];
-        for j in 0..k {
-            tri[j * k + j] = T::from_f64(system.row_norm_sq(r0 + j) + lambda_eff);
-            for i in j + 1..k {
-                tri[j * k + i] = T::from_c64(gram[j * k + i]);
+    let starts: Vec<usize> = (0..m).step_by(block_rows).collect();
+    // Parallel over blocks, each block's Gram product on one thread: a k × k result with a long inner dimension
+    // splits badly inside one product, and the result then does not depend on the thread count at all.
+    system.parallelism().install(|| {
+        starts
+            .par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(wide, gram): &mut (Vec<Complex64>, Vec<Complex64>), &r0| {
+                    let k = block_rows.min(m - r0);
+                    wide.clear();
+                    wide.extend(system.rows_slice(r0, r0 + k).iter().map(|z| z.to_c64()));
+                    gram.clear();
+                    gram.resize(k * k, Complex64::default());
+                    let sb = MatRef::from_row_major_slice(&wide[..], k, n);
+                    let g = MatMut::from_column_major_slice_mut(&mut gram[..], k, k);
+                    // Only the strictly lower triangle is used.
+                    faer::linalg::matmul::triangular::matmul(
+                        g,
+                        BlockStructure::StrictTriangularLower,
+                        Accum::Replace,
+                        sb,
+                        BlockStructure::Rectangular,
+                        sb.adjoint(),
+                        BlockStructure::Rectangular,
+                        Complex64::new(1.0, 0.0),
+                        Par::Seq,
+                    );
+                    let mut tri = vec![T::default(); k * k];
+                    for j in 0..k {
+                        tri[j * k + j] = T::from_f64(system.row_norm_sq(r0 + j) + lambda_eff);
+                        for i in j + 1..k {
+                            tri[j * k + i] = T::from_c64(gram[j * k + i]);
+                        }
+                    }
+                    Block { r0, k, tri }
+                },
+            )
+            .collect()
+    })
+}
+
+/// The blocking into `rows` rows from a blocking into a multiple of `rows`: the triangle of each sub-block is the
+/// diagonal sub-block of its parent's triangle (the same Gram entries, no new products).
+fn split_blocks<T: Element>(parents: &[Block<T>], rows: usize) -> Vec<Block<T>> {
+    let mut out = Vec::with_capacity(parents.iter().map(|b| b.k.div_ceil(rows)).sum());
+    for b in parents {
+        for s0 in (0..b.k).step_by(rows) {
+            let k = rows.min(b.k - s0);
+            let mut tri = vec![T::default(); k * k];
+            for j in 0..k {
+                for i in j..k {
+                    tri[j * k + i] = b.tri[(s0 + j) * b.k + (s0 + i)];
+                }
             }
+            out.push(Block { r0: b.r0 + s0, k, tri });
         }
-        blocks.push(Block { r0, k, tri });
     }
-    blocks
+    out
 }
 
 /// Columns per chunk of the single-frame sweep. Fixed, not derived from the thread count, so that partial sums
