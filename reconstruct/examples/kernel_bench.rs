@@ -95,6 +95,32 @@ fn time(repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
         .collect()
 }
 
+/// `sweeps` bare products S x (the matrix streamed once each), the columns split over `threads` threads as the
+/// one-frame sweep splits them, 32 rows at a time.
+fn stream(s: &[Complex32], m: usize, n: usize, sweeps: usize, threads: usize) {
+    use magpie_reconstruct::engine::kernels::{dot_rows_chunked, Isa, Rows};
+    let isa = Isa::detect();
+    let x = vec![Complex32::new(1.0, 0.0); n];
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (c0, c1) = (t * n / threads, (t + 1) * n / threads);
+            let x = &x[c0..c1];
+            scope.spawn(move || {
+                let chunks = (c1 - c0).div_ceil(512);
+                let mut out = vec![num_complex::Complex64::default(); 32 * chunks];
+                for _ in 0..sweeps {
+                    for r0 in (0..m).step_by(32) {
+                        let k = 32.min(m - r0);
+                        let rows = Rows::new(&s[r0 * n..(r0 + k) * n], k, n);
+                        dot_rows_chunked(isa, rows, c0, c1, 512, x, &mut out[..k * chunks]);
+                    }
+                    std::hint::black_box(&out);
+                }
+            });
+        }
+    });
+}
+
 fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -172,6 +198,17 @@ fn main() {
             &ts,
             &format!(", \"build_s\": {build_s:e}"),
         ));
+    }
+    if want("stream") {
+        // What one frame's sweeps cost in reads alone: the same bytes, the same kernel and column split as the
+        // one-frame Kaczmarz sweep, without its update, triangles and barriers.
+        let ts = time(a.repeats, || stream(s.as_slice(), m, n, a.sweeps, a.threads));
+        eprintln!(
+            "[stream] {:.2} ms per frame's reads ({:.1} GB/s)",
+            median(ts.clone()) * 1e3,
+            (a.sweeps * m * n * 8) as f64 / median(ts.clone()) / 1e9
+        );
+        out.push(entry(&format!("stream_dot_t{}", a.threads), 1, &ts, ""));
     }
     let cp = BatchedCgnrParams::with_iterations(a.iters);
     if want("cgnr1") {

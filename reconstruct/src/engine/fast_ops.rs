@@ -196,28 +196,24 @@ impl Dense<'_> {
         run_pieces(pieces, |(t, ot)| {
             let base = parts[t].0;
             let blocks = m.div_ceil(ROW_BLOCK);
-            let mut tmp = vec![Complex64::new(0.0, 0.0); ROW_BLOCK];
+            let mut tmp = vec![Complex64::new(0.0, 0.0); ROW_BLOCK * (bounds[t + 1] - bounds[t])];
             let mut q = vec![Complex32::new(0.0, 0.0); ROW_BLOCK];
             let mut parity = 0;
             for bi in 0..=blocks {
                 let prev = bi.checked_sub(1).map(|p| (p * ROW_BLOCK, ((p + 1) * ROW_BLOCK).min(m)));
                 let cur = (bi < blocks).then(|| (bi * ROW_BLOCK, ((bi + 1) * ROW_BLOCK).min(m)));
-                for c in bounds[t]..bounds[t + 1] {
-                    let (g0, g1) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-                    if let Some((p0, p1)) = prev {
-                        kernels::axpy_rows_conj(
-                            self.isa,
-                            self.block(p0, p1),
-                            g0,
-                            g1,
-                            &q[..p1 - p0],
-                            &mut ot[g0 - base..g1 - base],
-                        );
-                    }
-                    if let Some((r0, r1)) = cur {
-                        kernels::dot_rows(self.isa, self.block(r0, r1), g0, g1, &x[g0..g1], &mut tmp[..r1 - r0]);
-                        for (i, z) in tmp[..r1 - r0].iter().enumerate() {
-                            partials.store(parity, c, i, *z);
+                // The previous block's update over the thread's whole column range (its rows are in L2), then
+                // the products with the rows outer (long contiguous streams), kept per chunk for the reduction.
+                let end = parts[t].1;
+                if let Some((p0, p1)) = prev {
+                    kernels::axpy_rows_conj(self.isa, self.block(p0, p1), base, end, &q[..p1 - p0], ot);
+                }
+                if let Some((r0, r1)) = cur {
+                    let o = &mut tmp[..(r1 - r0) * (bounds[t + 1] - bounds[t])];
+                    kernels::dot_rows_chunked(self.isa, self.block(r0, r1), base, end, CHUNK, &x[base..end], o);
+                    for (c, oc) in o.chunks_exact(r1 - r0).enumerate() {
+                        for (i, z) in oc.iter().enumerate() {
+                            partials.store(parity, bounds[t] + c, i, *z);
                         }
                     }
                 }

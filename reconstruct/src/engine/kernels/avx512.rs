@@ -70,6 +70,49 @@ unsafe fn dot_rows_impl(s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &mu
     }
 }
 
+/// See [`super::dot_rows_chunked`].
+pub fn dot_rows_chunked(s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+    // SAFETY: as in `dot_rows`; `super::dot_rows_chunked` checked |out| = chunks × k.
+    unsafe { dot_rows_chunked_impl(s, c0, c1, chunk, x, out) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_rows_chunked_impl(s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+    let xp = x.as_ptr() as *const f32;
+    let k = s.k;
+    let mut tmp = [Complex64::new(0.0, 0.0); DOT_GROUP];
+    let mut j = 0;
+    while j < k {
+        let g = (k - j).min(DOT_GROUP);
+        let mut g0 = c0;
+        let mut c = 0;
+        while g0 < c1 {
+            let g1 = (g0 + chunk).min(c1);
+            let xg = xp.add(2 * (g0 - c0));
+            if g == DOT_GROUP {
+                dot_group::<DOT_GROUP>(s, j, g0, g1 - g0, xg, &mut tmp);
+            } else {
+                let mut r = 0;
+                while r + 4 <= g {
+                    dot_group::<4>(s, j + r, g0, g1 - g0, xg, &mut tmp[r..r + 4]);
+                    r += 4;
+                }
+                while r < g {
+                    dot_group::<1>(s, j + r, g0, g1 - g0, xg, &mut tmp[r..r + 1]);
+                    r += 1;
+                }
+            }
+            out[c * k + j..c * k + j + g].copy_from_slice(&tmp[..g]);
+            g0 = g1;
+            c += 1;
+        }
+        j += g;
+    }
+}
+
+/// Rows per group of [`dot_rows_chunked`]: the group's rows stream side by side over the whole column range.
+const DOT_GROUP: usize = 8;
+
 /// R rows at once: each x vector is loaded (and swapped) once for R rows.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -122,6 +165,10 @@ unsafe fn axpy_impl(s: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut 
     // Rows outer, columns inner: each row's chunk is read sequentially (prefetch- and TLB-friendly) and the
     // chunk of x stays in L1 across the rows.
     let mut j = 0;
+    while j + 8 <= s.k {
+        axpy_group::<8>(sp.add(j * stride), stride, &alpha[j..j + 8], xp, len);
+        j += 8;
+    }
     while j + 4 <= s.k {
         axpy_group::<4>(sp.add(j * stride), stride, &alpha[j..j + 4], xp, len);
         j += 4;

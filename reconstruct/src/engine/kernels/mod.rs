@@ -9,6 +9,7 @@
 //! | kernel | computes | used by |
 //! |---|---|---|
 //! | [`dot_rows`] | out_j = Σ_{i∈c} s_ji x_i | one frame: S_B x (Kaczmarz, CGNR), per column chunk c |
+//! | [`dot_rows_chunked`] | the same per chunk of a column range, rows outer | one frame: Kaczmarz's S_B x |
 //! | [`axpy_rows_conj`] | x_i += Σ_j conj(s_ji) α_j, i ∈ c | one frame: x += S_Bᴴ α |
 //! | [`gemm_n`] | R_jf += Σ_{i∈c} s_ji X_if | batch: R += S_B X |
 //! | [`gemm_h`] | X_if += Σ_j conj(s_ji) A_jf, i ∈ c | batch: X += S_Bᴴ A |
@@ -77,6 +78,22 @@ pub fn dot_rows(isa: Isa, s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::dot_rows(s, c0, c1, x, out),
         _ => portable::dot_rows(s, c0, c1, x, out),
+    }
+}
+
+/// [`dot_rows`] on each chunk [c0 + c·chunk, min(c0 + (c+1)·chunk, c1)) of the columns: `out[c·k + j]` is row
+/// j's product over chunk c (chunk-major, ⌈(c1 − c0)/chunk⌉ × k elements). The same sums as one [`dot_rows`]
+/// call per chunk, but with the rows outer, so that each row's columns stream contiguously across the chunks:
+/// a chunk of a row is a few kB, too short for the hardware prefetchers to reach full speed on their own.
+///
+/// # Panics
+/// On inconsistent lengths or a zero chunk.
+pub fn dot_rows_chunked(isa: Isa, s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+    assert!(chunk > 0 && c0 <= c1 && c1 <= s.n && x.len() == c1 - c0 && out.len() == (c1 - c0).div_ceil(chunk) * s.k);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::dot_rows_chunked(s, c0, c1, chunk, x, out),
+        _ => portable::dot_rows_chunked(s, c0, c1, chunk, x, out),
     }
 }
 

@@ -25,6 +25,14 @@ pub fn dot_rows(s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &mut [Compl
     }
 }
 
+/// See [`super::dot_rows_chunked`].
+pub fn dot_rows_chunked(s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+    for (c, o) in out.chunks_exact_mut(s.k).enumerate() {
+        let (g0, g1) = (c0 + c * chunk, (c0 + (c + 1) * chunk).min(c1));
+        dot_rows(s, g0, g1, &x[g0 - c0..g1 - c0], o);
+    }
+}
+
 /// See [`super::axpy_rows_conj`].
 pub fn axpy_rows_conj(s: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
     debug_assert_eq!(x.len(), c1 - c0);

@@ -51,6 +51,30 @@ fn dot_rows_is_the_row_times_vector_product() {
 }
 
 #[test]
+fn dot_rows_chunked_is_the_product_per_chunk() {
+    for isa in isas() {
+        // Rows: full groups of 8, a group of 4 and single rows; chunks with a short last one.
+        for (k, n, c0, c1, chunk) in
+            [(32, 1100, 0, 1100, 512), (13, 300, 7, 290, 64), (8, 40, 0, 40, 40), (3, 9, 1, 9, 5)]
+        {
+            let s = random(k * n, 10);
+            let x = random(n, 11);
+            let chunks = (c1 - c0 as usize).div_ceil(chunk);
+            let mut out = vec![Complex64::default(); chunks * k];
+            dot_rows_chunked(isa, Rows::new(&s, k, n), c0, c1, chunk, &x[c0..c1], &mut out);
+            for c in 0..chunks {
+                let (g0, g1) = (c0 + c * chunk, (c0 + (c + 1) * chunk).min(c1));
+                for j in 0..k {
+                    let want: Complex64 = (g0..g1).map(|i| c64(s[j * n + i]) * c64(x[i])).sum();
+                    let got = out[c * k + j];
+                    assert!((got - want).norm() <= tol(g1 - g0), "{isa:?} k{k} n{n} chunk {c} row {j}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn axpy_rows_conj_is_the_adjoint_update() {
     for isa in isas() {
         for (k, n, c0, c1) in [(7, 53, 0, 53), (9, 77, 5, 70), (3, 32, 0, 32), (1, 9, 0, 9), (64, 300, 1, 299)] {

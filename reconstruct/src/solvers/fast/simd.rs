@@ -153,22 +153,24 @@ impl Sweep<'_> {
         let mut v = vec![Complex64::new(0.0, 0.0); m];
         let mut alpha = vec![Complex32::new(0.0, 0.0); kmax];
         let mut alpha64 = vec![Complex64::new(0.0, 0.0); kmax];
-        let mut out = vec![Complex64::new(0.0, 0.0); kmax];
+        let mut out = vec![Complex64::new(0.0, 0.0); kmax * (c_hi - c_lo)];
         let mut parity = 0usize;
         for sweep in 0..self.sweeps {
             for bi in 0..=self.blocks.len() {
                 let prev = bi.checked_sub(1).map(|p| self.blocks[p]);
                 let cur = self.blocks.get(bi).copied();
-                for c in c_lo..c_hi {
-                    let (g0, g1) = (c * CHUNK_COLS, ((c + 1) * CHUNK_COLS).min(n));
-                    let xc = &mut xt[g0 - base..g1 - base];
-                    if let Some(p) = prev {
-                        kernels::axpy_rows_conj(self.isa, self.rows(&p), g0, g1, &alpha[..p.k], xc);
-                    }
-                    if let Some(bk) = cur {
-                        kernels::dot_rows(self.isa, self.rows(&bk), g0, g1, xc, &mut out[..bk.k]);
-                        for (i, z) in out[..bk.k].iter().enumerate() {
-                            partials.store(parity, c, i, *z);
+                let end = (c_hi * CHUNK_COLS).min(n);
+                // The previous block's update over the whole column range first (its rows are in L2), then the
+                // products with the rows outer (long contiguous streams), kept per chunk for the reduction.
+                if let Some(p) = prev {
+                    kernels::axpy_rows_conj(self.isa, self.rows(&p), base, end, &alpha[..p.k], xt);
+                }
+                if let Some(bk) = cur {
+                    let o = &mut out[..(c_hi - c_lo) * bk.k];
+                    kernels::dot_rows_chunked(self.isa, self.rows(&bk), base, end, CHUNK_COLS, xt, o);
+                    for (c, oc) in o.chunks_exact(bk.k).enumerate() {
+                        for (i, z) in oc.iter().enumerate() {
+                            partials.store(parity, c_lo + c, i, *z);
                         }
                     }
                 }
