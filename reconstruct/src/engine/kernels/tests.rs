@@ -54,12 +54,12 @@ fn dot_rows_is_the_row_times_vector_product() {
 fn dot_rows_chunked_is_the_product_per_chunk() {
     for isa in isas() {
         // Rows: full groups of 8, a group of 4 and single rows; chunks with a short last one.
-        for (k, n, c0, c1, chunk) in
-            [(32, 1100, 0, 1100, 512), (13, 300, 7, 290, 64), (8, 40, 0, 40, 40), (3, 9, 1, 9, 5)]
-        {
+        let shapes: [(usize, usize, usize, usize, usize); 4] =
+            [(32, 1100, 0, 1100, 512), (13, 300, 7, 290, 64), (8, 40, 0, 40, 40), (3, 9, 1, 9, 5)];
+        for (k, n, c0, c1, chunk) in shapes {
             let s = random(k * n, 10);
             let x = random(n, 11);
-            let chunks = (c1 - c0 as usize).div_ceil(chunk);
+            let chunks = (c1 - c0).div_ceil(chunk);
             let mut out = vec![Complex64::default(); chunks * k];
             dot_rows_chunked(isa, Rows::new(&s, k, n), c0, c1, chunk, &x[c0..c1], &mut out);
             for c in 0..chunks {
