@@ -31,6 +31,7 @@
 //! 90 % of `MemAvailable` of `/proc/meminfo`. A plan that does not fit fails with [`RecoError::Memory`], which names
 //! the figures and the `max_rows` that would fit.
 
+mod consistency;
 mod disk;
 mod memory;
 
@@ -345,49 +346,6 @@ fn rows_in_memory(sm: &MdfFile, rows: &[RowId]) -> Result<SystemMatrixRows<Compl
     Ok(SystemMatrixRows { rows: rows.to_vec(), foreground: fg, background: bg })
 }
 
-/// Refuses (or warns about, with `allow_mismatch`) a measurement acquired differently from the calibration.
-fn check_consistency(sm: &Acquisition, meas: &Acquisition, allow_mismatch: bool) -> Result<(), RecoError> {
-    let input = |message: String| RecoError::Input { what: "measurement and system matrix".into(), message };
-    if sm.receiver.num_sampling_points != meas.receiver.num_sampling_points {
-        return Err(input(format!(
-            "the system matrix has V = {} samples per period, the measurement {}: they do not share a frequency grid",
-            sm.receiver.num_sampling_points, meas.receiver.num_sampling_points
-        )));
-    }
-    let (a, b) = (&sm.drivefield, &meas.drivefield);
-    if a.divider != b.divider || (a.base_frequency_hz - b.base_frequency_hz).abs() > 1e-9 * a.base_frequency_hz.abs() {
-        return Err(input("the drive-field frequencies (base frequency, dividers) differ".into()));
-    }
-    let mut mismatches = Vec::new();
-    let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(y.abs()).max(f64::MIN_POSITIVE);
-    let sa = a.strength_t.slice(ndarray::s![0, .., ..]);
-    let sb = b.strength_t.slice(ndarray::s![0, .., ..]);
-    if sa.shape() != sb.shape() || sa.iter().zip(sb.iter()).any(|(x, y)| rel(*x, *y) > MISMATCH_TOLERANCE) {
-        mismatches.push("drive-field strengths");
-    }
-    if let (Some(g1), Some(g2)) = (&sm.gradient_t_per_m, &meas.gradient_t_per_m) {
-        if (0..3).any(|d| rel(g1[[0, 0, d, d]], g2[[0, 0, d, d]]) > MISMATCH_TOLERANCE) {
-            mismatches.push("selection gradients");
-        }
-    }
-    if mismatches.is_empty() {
-        return Ok(());
-    }
-    let what = mismatches.join(" and ");
-    if allow_mismatch {
-        tracing::warn!(
-            "{what} differ between system matrix and measurement by more than {:.0} %",
-            MISMATCH_TOLERANCE * 100.0
-        );
-        Ok(())
-    } else {
-        Err(input(format!(
-            "{what} differ by more than {:.0} %: the system matrix does not describe this measurement (allow it with --allow-mismatch)",
-            MISMATCH_TOLERANCE * 100.0
-        )))
-    }
-}
-
 /// How the rows are to be read.
 enum Source<'a> {
     Memory(&'a MdfFile),
@@ -659,7 +617,7 @@ impl Session {
     /// The files do not belong together (frequency grid, drive field, gradient), frames or background frames
     /// missing, solver errors.
     pub fn run(&self, prepared: &Prepared, measurement: &MdfFile, req: &Request) -> Result<Reconstruction, RecoError> {
-        check_consistency(&prepared.sm_acquisition, &measurement.acquisition, self.options.allow_mismatch)?;
+        consistency::check(&prepared.sm_acquisition, &measurement.acquisition, self.options.allow_mismatch)?;
         let frames = MdfFrames::new(measurement)?;
         let empty_frames = match req.empty {
             Some(e) => Some(MdfFrames::new(e)?),
@@ -711,7 +669,7 @@ impl Session {
         system_matrix: &MdfFile,
         req: &Request,
     ) -> Result<Reconstruction, RecoError> {
-        check_consistency(&system_matrix.acquisition, &measurement.acquisition, self.options.allow_mismatch)?;
+        consistency::check(&system_matrix.acquisition, &measurement.acquisition, self.options.allow_mismatch)?;
         let prepared = self.prepare(system_matrix, req.params)?;
         self.run(&prepared, measurement, req)
     }
@@ -738,7 +696,7 @@ impl Session {
         let t1 = Instant::now();
         let reader = open_reader(system_matrix)?;
         let open_s = t1.elapsed().as_secs_f64();
-        check_consistency(&reader.header.acquisition, &meas.acquisition, self.options.allow_mismatch)?;
+        consistency::check(&reader.header.acquisition, &meas.acquisition, self.options.allow_mismatch)?;
         let mut prepared = self.prepare_from(Source::File(&reader), &reader.header, req.params)?;
         prepared.timings.plan_s += open_s;
         prepared.timings.load_s += meas_s;

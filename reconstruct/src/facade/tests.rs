@@ -185,14 +185,53 @@ fn results_do_not_depend_on_the_thread_count() {
 fn files_that_do_not_belong_together_are_refused() {
     let (sm, meas, _) = files();
     let p = params();
+    let refused = |m: &MdfFile| session().reconstruct(m, &sm, &Request::new(&p)).unwrap_err().to_string();
+    let lenient = Session::new(SessionOptions::default().with_allow_mismatch(true));
+    assert!(session().reconstruct(&meas, &sm, &Request::new(&p)).is_ok(), "the matching pair reconstructs");
+
+    // Always refused: no common frequency grid.
     let mut other_v = meas.clone();
     other_v.acquisition.receiver.num_sampling_points = 64;
-    let e = session().reconstruct(&other_v, &sm, &Request::new(&p)).unwrap_err().to_string();
-    assert!(e.contains("V = 32"), "{e}");
+    assert!(refused(&other_v).contains("V = 32"));
+    let mut other_f = meas.clone();
+    other_f.acquisition.drivefield.divider.mapv_inplace(|d| d + 1);
+    let e = refused(&other_f);
+    assert!(e.contains("drive-field frequencies differ") && e.contains("kHz"), "{e}");
+    assert!(lenient.reconstruct(&other_f, &sm, &Request::new(&p)).is_err(), "no --allow-mismatch for frequencies");
+
+    // Refused unless allowed, each naming both values.
     let mut stronger = meas.clone();
     stronger.acquisition.drivefield.strength_t.mapv_inplace(|a| a * 1.1);
-    let e = session().reconstruct(&stronger, &sm, &Request::new(&p)).unwrap_err().to_string();
-    assert!(e.contains("drive-field strengths"), "{e}");
-    let lenient = Session::new(SessionOptions::default().with_allow_mismatch(true));
-    assert!(lenient.reconstruct(&stronger, &sm, &Request::new(&p)).is_ok());
+    let e = refused(&stronger);
+    assert!(e.contains("drive-field amplitude of channel 1") && e.contains("mT, measurement"), "{e}");
+    let mut steeper = meas.clone();
+    if let Some(g) = steeper.acquisition.gradient_t_per_m.as_mut() {
+        g.mapv_inplace(|v| 2.0 * v);
+    }
+    let e = refused(&steeper);
+    assert!(e.contains("selection gradient") && e.contains("T/m, measurement"), "{e}");
+    let mut channels = meas.clone();
+    channels.acquisition.receiver.num_channels += 1;
+    assert!(refused(&channels).contains("receive channels: system matrix 2, measurement 3"));
+    let mut waveform = meas.clone();
+    waveform.acquisition.drivefield.waveform.mapv_inplace(|_| "triangle".to_string());
+    assert!(refused(&waveform).contains("drive-field waveforms"));
+    // A focus field that moves the FOV by its width (x: offset = −G_xx · 2 · half-width).
+    let mut moved = meas.clone();
+    let (g, a) = {
+        let acq = &meas.acquisition;
+        (acq.gradient_t_per_m.as_ref().unwrap()[[0, 0, 0, 0]], acq.drivefield.strength_t[[0, 0, 0]])
+    };
+    let j = moved.acquisition.num_periods_per_frame.max(1) as usize;
+    let mut off = ndarray::Array3::<f64>::zeros((j, 1, 3));
+    off[[0, 0, 0]] = -g * 3.0 * a / g.abs();
+    moved.acquisition.offset_field_t = Some(off.clone());
+    assert!(refused(&moved).contains("fields of view do not overlap"), "{}", refused(&moved));
+    off[[0, 0, 0]] = -g * 0.2 * a / g.abs();
+    moved.acquisition.offset_field_t = Some(off);
+    assert!(refused(&moved).contains("fields of view are shifted"), "{}", refused(&moved));
+
+    for m in [&stronger, &steeper, &waveform, &moved] {
+        assert!(lenient.reconstruct(m, &sm, &Request::new(&p)).is_ok(), "--allow-mismatch reconstructs anyway");
+    }
 }
