@@ -125,12 +125,17 @@ fn strengths(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     None
 }
 
+/// A gradient [J, Y, 3, 3] with at least one period and position: anything else (a crafted file the reader let
+/// through) is not compared rather than indexed out of bounds.
+fn usable_gradient(g: &ndarray::Array4<f64>) -> bool {
+    let s = g.shape();
+    s[0] > 0 && s[1] > 0 && s[2] >= 3 && s[3] >= 3
+}
+
 /// The selection-field Jacobian of period 0 (μ0·G [T/m]), element by element relative to its largest entry.
 fn gradients(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     let (g1, g2) = match (&sm.gradient_t_per_m, &meas.gradient_t_per_m) {
-        (Some(g1), Some(g2)) if g1.shape()[..2].iter().all(|&n| n > 0) && g2.shape()[..2].iter().all(|&n| n > 0) => {
-            (g1, g2)
-        }
+        (Some(g1), Some(g2)) if usable_gradient(g1) && usable_gradient(g2) => (g1, g2),
         _ => return None,
     };
     let diag = |g: &ndarray::Array4<f64>| [g[[0, 0, 0, 0]], g[[0, 0, 1, 1]], g[[0, 0, 2, 2]]];
@@ -151,11 +156,11 @@ fn gradients(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
 /// ±A_d/|G_dd|. `None` on an axis without gradient.
 fn coverage(acq: &Acquisition) -> [Option<(f64, f64)>; 3] {
     let mut out = [None; 3];
-    let Some(g) = acq.gradient_t_per_m.as_ref().filter(|g| g.shape()[..2].iter().all(|&n| n > 0)) else {
+    let Some(g) = acq.gradient_t_per_m.as_ref().filter(|g| usable_gradient(g)) else {
         return out;
     };
     let s = &acq.drivefield.strength_t;
-    let offset = acq.offset_field_t.as_ref().filter(|o| o.shape()[..2].iter().all(|&n| n > 0));
+    let offset = acq.offset_field_t.as_ref().filter(|o| o.shape()[0] > 0 && o.shape()[1] > 0 && o.shape()[2] >= 3);
     for (d, o) in out.iter_mut().enumerate() {
         let gd = g[[0, 0, d, d]];
         if gd == 0.0 || !gd.is_finite() {
