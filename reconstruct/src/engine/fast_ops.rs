@@ -105,7 +105,8 @@ impl Dense<'_> {
             run_pieces(pieces, |((c0, c1), xt)| {
                 for b0 in (0..m).step_by(ROW_BLOCK) {
                     let b1 = (b0 + ROW_BLOCK).min(m);
-                    kernels::axpy_rows_conj(self.isa, self.block(b0, b1), c0, c1, &y[b0..b1], xt);
+                    let ahead = if b1 < m { self.block(b1, (b1 + ROW_BLOCK).min(m)) } else { Rows::none(n) };
+                    kernels::axpy_rows_conj(self.isa, self.block(b0, b1), ahead, c0, c1, &y[b0..b1], xt);
                 }
             });
             return;
@@ -182,15 +183,16 @@ impl Dense<'_> {
 
     fn normal_one(&self, x: &[Complex32], out: &mut [Complex32]) {
         use super::sync::{Partials, SpinBarrier};
-        const CHUNK: usize = 512;
         let (m, n) = (self.rows, self.cols);
-        let chunks = n.div_ceil(CHUNK).max(1);
+        // Equal shares for the threads, fixed by n (see `chunk_cols`).
+        let chunk = super::sync::chunk_cols(n);
+        let chunks = n.div_ceil(chunk).max(1);
         let threads = self.threads.clamp(1, chunks);
         let partials = Partials::new(chunks, ROW_BLOCK);
         let barrier = SpinBarrier::new(threads);
         let bounds: Vec<usize> = (0..=threads).map(|t| t * chunks / threads).collect();
         let parts: Vec<(usize, usize)> =
-            (0..threads).map(|t| ((bounds[t] * CHUNK).min(n), (bounds[t + 1] * CHUNK).min(n))).collect();
+            (0..threads).map(|t| ((bounds[t] * chunk).min(n), (bounds[t + 1] * chunk).min(n))).collect();
         let pieces: Vec<_> = (0..threads).zip(split(out, &parts, 1)).collect();
         let (partials, barrier) = (&partials, &barrier);
         run_pieces(pieces, |(t, ot)| {
@@ -205,12 +207,16 @@ impl Dense<'_> {
                 // The previous block's update over the thread's whole column range (its rows are in L2), then
                 // the products with the rows outer (long contiguous streams), kept per chunk for the reduction.
                 let end = parts[t].1;
+                // Each pass prefetches what the next one streams (see `kernels::dot_rows_chunked`).
+                let ahead = |r0: usize| if r0 < m { self.block(r0, (r0 + ROW_BLOCK).min(m)) } else { Rows::none(n) };
                 if let Some((p0, p1)) = prev {
-                    kernels::axpy_rows_conj(self.isa, self.block(p0, p1), base, end, &q[..p1 - p0], ot);
+                    let a = ahead(p1);
+                    kernels::axpy_rows_conj(self.isa, self.block(p0, p1), a, base, end, &q[..p1 - p0], ot);
                 }
                 if let Some((r0, r1)) = cur {
                     let o = &mut tmp[..(r1 - r0) * (bounds[t + 1] - bounds[t])];
-                    kernels::dot_rows_chunked(self.isa, self.block(r0, r1), base, end, CHUNK, &x[base..end], o);
+                    let a = ahead(r1);
+                    kernels::dot_rows_chunked(self.isa, self.block(r0, r1), a, base, end, chunk, &x[base..end], o);
                     for (c, oc) in o.chunks_exact(r1 - r0).enumerate() {
                         for (i, z) in oc.iter().enumerate() {
                             partials.store(parity, bounds[t] + c, i, *z);

@@ -71,26 +71,61 @@ unsafe fn dot_rows_impl(s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &mu
 }
 
 /// See [`super::dot_rows_chunked`].
-pub fn dot_rows_chunked(s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
-    // SAFETY: as in `dot_rows`; `super::dot_rows_chunked` checked |out| = chunks × k.
-    unsafe { dot_rows_chunked_impl(s, c0, c1, chunk, x, out) }
+pub fn dot_rows_chunked(
+    s: Rows,
+    ahead: Rows,
+    c0: usize,
+    c1: usize,
+    chunk: usize,
+    x: &[Complex32],
+    out: &mut [Complex64],
+) {
+    // SAFETY: as in `dot_rows`; `super::dot_rows_chunked` checked |out| = chunks × k and that `ahead` has n
+    // columns (prefetches never fault; their addresses are kept inside the slices anyway).
+    unsafe { dot_rows_chunked_impl(s, ahead, c0, c1, chunk, x, out) }
+}
+
+/// The start (column c0) of the rows that follow row `j0` of the block, `R` of them: the block's own rows, then
+/// those of `ahead`, then — past both — the last row already being read (a prefetch of cached lines is free).
+fn next_rows<const R: usize>(s: Rows, ahead: Rows, j0: usize, c0: usize) -> [*const f32; R] {
+    let last = s.data.as_ptr().wrapping_add((j0 + R - 1).min(s.k - 1) * s.n + c0) as *const f32;
+    std::array::from_fn(|r| {
+        let t = j0 + R + r;
+        if t < s.k {
+            s.data[t * s.n + c0..].as_ptr() as *const f32
+        } else if t - s.k < ahead.k {
+            ahead.data[(t - s.k) * ahead.n + c0..].as_ptr() as *const f32
+        } else {
+            last
+        }
+    })
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_rows_chunked_impl(s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+unsafe fn dot_rows_chunked_impl(
+    s: Rows,
+    ahead: Rows,
+    c0: usize,
+    c1: usize,
+    chunk: usize,
+    x: &[Complex32],
+    out: &mut [Complex64],
+) {
     let xp = x.as_ptr() as *const f32;
     let k = s.k;
     let mut tmp = [Complex64::new(0.0, 0.0); DOT_GROUP];
     let mut j = 0;
     while j < k {
         let g = (k - j).min(DOT_GROUP);
+        let pf = next_rows::<DOT_GROUP>(s, ahead, j, c0);
         let mut g0 = c0;
         let mut c = 0;
         while g0 < c1 {
             let g1 = (g0 + chunk).min(c1);
             let xg = xp.add(2 * (g0 - c0));
             if g == DOT_GROUP {
-                dot_group::<DOT_GROUP>(s, j, g0, g1 - g0, xg, &mut tmp);
+                let pg: [*const f32; DOT_GROUP] = std::array::from_fn(|r| pf[r].wrapping_add(2 * (g0 - c0)));
+                dot_group_pf::<DOT_GROUP>(s, j, g0, g1 - g0, xg, &pg, &mut tmp);
             } else {
                 let mut r = 0;
                 while r + 4 <= g {
@@ -150,39 +185,110 @@ unsafe fn dot_group<const R: usize>(s: Rows, j0: usize, c0: usize, len: usize, x
     }
 }
 
+/// [`dot_group`] that also prefetches, per vector of columns, the same columns of the R rows at `pf`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn dot_group_pf<const R: usize>(
+    s: Rows,
+    j0: usize,
+    c0: usize,
+    len: usize,
+    xp: *const f32,
+    pf: &[*const f32; R],
+    out: &mut [Complex64],
+) {
+    let rp: [*const f32; R] = std::array::from_fn(|r| s.data.as_ptr().add((j0 + r) * s.n + c0) as *const f32);
+    let mut a1 = [_mm512_setzero_ps(); R];
+    let mut a2 = [_mm512_setzero_ps(); R];
+    let full = len / 8;
+    for v in 0..full {
+        let xv = _mm512_loadu_ps(xp.add(16 * v));
+        let xs = swap_pairs(xv);
+        for r in 0..R {
+            _mm_prefetch::<PF_HINT>(pf[r].wrapping_add(16 * v) as *const i8);
+            let sv = _mm512_loadu_ps(rp[r].add(16 * v));
+            a1[r] = _mm512_fmadd_ps(sv, xv, a1[r]);
+            a2[r] = _mm512_fmadd_ps(sv, xs, a2[r]);
+        }
+    }
+    let rem = len % 8;
+    if rem > 0 {
+        let m = tail_mask(rem);
+        let xv = _mm512_maskz_loadu_ps(m, xp.add(16 * full));
+        let xs = swap_pairs(xv);
+        for r in 0..R {
+            let sv = _mm512_maskz_loadu_ps(m, rp[r].add(16 * full));
+            a1[r] = _mm512_fmadd_ps(sv, xv, a1[r]);
+            a2[r] = _mm512_fmadd_ps(sv, xs, a2[r]);
+        }
+    }
+    let signs = conj_signs();
+    for r in 0..R {
+        let re = _mm512_reduce_add_ps(_mm512_mul_ps(a1[r], signs));
+        let im = _mm512_reduce_add_ps(a2[r]);
+        out[r] = Complex64::new(re as f64, im as f64);
+    }
+}
+
+/// Rows of the next block each group of rows of the update prefetches: the update of a 64-row block runs from
+/// cache for about as long as memory takes to deliver 16 rows.
+const AXPY_AHEAD: usize = 2;
+
+/// Prefetch hint of the one-frame kernels: into all cache levels (the next group is read within microseconds).
+const PF_HINT: i32 = _MM_HINT_T1;
+
 /// See [`super::axpy_rows_conj`].
-pub fn axpy_rows_conj(s: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
-    // SAFETY: as in `dot_rows`; `super::axpy_rows_conj` checked |α| = k.
-    unsafe { axpy_impl(s, c0, c1, alpha, x) }
+pub fn axpy_rows_conj(s: Rows, ahead: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
+    // SAFETY: as in `dot_rows`; `super::axpy_rows_conj` checked |α| = k and the columns of `ahead`.
+    unsafe { axpy_impl(s, ahead, c0, c1, alpha, x) }
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn axpy_impl(s: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
+unsafe fn axpy_impl(s: Rows, ahead: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
     let len = c1 - c0;
     let xp = x.as_mut_ptr() as *mut f32;
     let sp = s.data.as_ptr().add(c0) as *const f32;
     let stride = 2 * s.n;
+    // Group number g prefetches rows AXPY_AHEAD·g … of `ahead` (past its end: the group's own first row, cached
+    // anyway).
+    let pf = |g: usize, j: usize| -> [*const f32; AXPY_AHEAD] {
+        std::array::from_fn(|q| {
+            let t = AXPY_AHEAD * g + q;
+            if t < ahead.k {
+                ahead.data[t * ahead.n + c0..].as_ptr() as *const f32
+            } else {
+                sp.add(j * stride)
+            }
+        })
+    };
     // Rows outer, columns inner: each row's chunk is read sequentially (prefetch- and TLB-friendly) and the
     // chunk of x stays in L1 across the rows.
-    let mut j = 0;
+    let (mut j, mut g) = (0, 0);
     while j + 8 <= s.k {
-        axpy_group::<8>(sp.add(j * stride), stride, &alpha[j..j + 8], xp, len);
-        j += 8;
+        axpy_group::<8>(sp.add(j * stride), stride, &alpha[j..j + 8], xp, len, pf(g, j));
+        (j, g) = (j + 8, g + 1);
     }
     while j + 4 <= s.k {
-        axpy_group::<4>(sp.add(j * stride), stride, &alpha[j..j + 4], xp, len);
-        j += 4;
+        axpy_group::<4>(sp.add(j * stride), stride, &alpha[j..j + 4], xp, len, pf(g, j));
+        (j, g) = (j + 4, g + 1);
     }
     while j < s.k {
-        axpy_group::<1>(sp.add(j * stride), stride, &alpha[j..j + 1], xp, len);
-        j += 1;
+        axpy_group::<1>(sp.add(j * stride), stride, &alpha[j..j + 1], xp, len, pf(g, j));
+        (j, g) = (j + 1, g + 1);
     }
 }
 
 /// x += Σ_{r < R} conj(s_r) α_r over the chunk, for R consecutive rows at once (x loaded and stored once).
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn axpy_group<const R: usize>(sp: *const f32, stride: usize, alpha: &[Complex32], xp: *mut f32, len: usize) {
+unsafe fn axpy_group<const R: usize>(
+    sp: *const f32,
+    stride: usize,
+    alpha: &[Complex32],
+    xp: *mut f32,
+    len: usize,
+    pf: [*const f32; AXPY_AHEAD],
+) {
     // conj(s)·α = (s_re α_re + s_im α_im, s_im·(−α_re) + s_re α_im) = s ⊙ (α_re, −α_re) + swap(s) ⊙ (α_im, α_im).
     let signs = conj_signs();
     let a: [__m512; R] = std::array::from_fn(|r| _mm512_mul_ps(_mm512_set1_ps(alpha[r].re), signs));
@@ -190,13 +296,19 @@ unsafe fn axpy_group<const R: usize>(sp: *const f32, stride: usize, alpha: &[Com
     let full = len / 8;
     for v in 0..full {
         let p = xp.add(16 * v);
-        let mut acc = _mm512_loadu_ps(p);
+        for q in pf {
+            _mm_prefetch::<PF_HINT>(q.wrapping_add(16 * v) as *const i8);
+        }
+        // Four independent accumulators (even/odd rows × the two products): a single one would chain 2R FMAs
+        // of 4 cycles' latency each per vector of x, four times the FMA throughput's time.
+        let mut acc = [_mm512_loadu_ps(p), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()];
         for r in 0..R {
             let sv = _mm512_loadu_ps(sp.add(r * stride + 16 * v));
-            acc = _mm512_fmadd_ps(sv, a[r], acc);
-            acc = _mm512_fmadd_ps(swap_pairs(sv), b[r], acc);
+            let h = 2 * (r & 1);
+            acc[h] = _mm512_fmadd_ps(sv, a[r], acc[h]);
+            acc[h + 1] = _mm512_fmadd_ps(swap_pairs(sv), b[r], acc[h + 1]);
         }
-        _mm512_storeu_ps(p, acc);
+        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
     }
     let rem = len % 8;
     if rem > 0 {

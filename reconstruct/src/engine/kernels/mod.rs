@@ -58,6 +58,11 @@ pub struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// No rows (of `n` columns): nothing to prefetch.
+    pub fn none(n: usize) -> Self {
+        Rows { data: &[], k: 0, n }
+    }
+
     /// Checks the shape.
     ///
     /// # Panics
@@ -86,26 +91,47 @@ pub fn dot_rows(isa: Isa, s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &
 /// call per chunk, but with the rows outer, so that each row's columns stream contiguously across the chunks:
 /// a chunk of a row is a few kB, too short for the hardware prefetchers to reach full speed on their own.
 ///
+/// `ahead` are the rows the caller reads next (the next block's first rows, or none): while a group of rows
+/// streams, the next group's columns c0..c1 are prefetched — the block's own next group, after its last group
+/// `ahead` — so that memory stays busy across group and block boundaries (a hint only: results do not depend
+/// on it).
+///
 /// # Panics
 /// On inconsistent lengths or a zero chunk.
-pub fn dot_rows_chunked(isa: Isa, s: Rows, c0: usize, c1: usize, chunk: usize, x: &[Complex32], out: &mut [Complex64]) {
+#[allow(clippy::too_many_arguments)]
+pub fn dot_rows_chunked(
+    isa: Isa,
+    s: Rows,
+    ahead: Rows,
+    c0: usize,
+    c1: usize,
+    chunk: usize,
+    x: &[Complex32],
+    out: &mut [Complex64],
+) {
     assert!(chunk > 0 && c0 <= c1 && c1 <= s.n && x.len() == c1 - c0 && out.len() == (c1 - c0).div_ceil(chunk) * s.k);
+    assert!(ahead.k == 0 || ahead.n == s.n, "rows ahead of {} columns for a block of {}", ahead.n, s.n);
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => avx512::dot_rows_chunked(s, c0, c1, chunk, x, out),
+        Isa::Avx512 => avx512::dot_rows_chunked(s, ahead, c0, c1, chunk, x, out),
         _ => portable::dot_rows_chunked(s, c0, c1, chunk, x, out),
     }
 }
 
 /// x_i += Σ_j conj(s_ji) α_j for i ∈ [c0, c1) (α has k elements; `x` holds x_{c0..c1}).
 ///
+/// `ahead` are rows the caller streams next (see [`dot_rows_chunked`]): their columns c0..c1 are prefetched
+/// while the update runs from cache, one row per group of rows of the update, so that the memory is not idle
+/// meanwhile (a hint only).
+///
 /// # Panics
 /// On inconsistent lengths.
-pub fn axpy_rows_conj(isa: Isa, s: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
+pub fn axpy_rows_conj(isa: Isa, s: Rows, ahead: Rows, c0: usize, c1: usize, alpha: &[Complex32], x: &mut [Complex32]) {
     assert!(c0 <= c1 && c1 <= s.n && x.len() == c1 - c0 && alpha.len() == s.k);
+    assert!(ahead.k == 0 || ahead.n == s.n, "rows ahead of {} columns for a block of {}", ahead.n, s.n);
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => avx512::axpy_rows_conj(s, c0, c1, alpha, x),
+        Isa::Avx512 => avx512::axpy_rows_conj(s, ahead, c0, c1, alpha, x),
         _ => portable::axpy_rows_conj(s, c0, c1, alpha, x),
     }
 }

@@ -61,7 +61,10 @@ fn dot_rows_chunked_is_the_product_per_chunk() {
             let x = random(n, 11);
             let chunks = (c1 - c0).div_ceil(chunk);
             let mut out = vec![Complex64::default(); chunks * k];
-            dot_rows_chunked(isa, Rows::new(&s, k, n), c0, c1, chunk, &x[c0..c1], &mut out);
+            // The rows prefetched ahead (a hint) must not change anything: none, fewer and more than a group.
+            let more = random(11 * n, 12);
+            let ahead = [Rows::none(n), Rows::new(&more[..3 * n], 3, n), Rows::new(&more, 11, n)][k % 3];
+            dot_rows_chunked(isa, Rows::new(&s, k, n), ahead, c0, c1, chunk, &x[c0..c1], &mut out);
             for c in 0..chunks {
                 let (g0, g1) = (c0 + c * chunk, (c0 + (c + 1) * chunk).min(c1));
                 for j in 0..k {
@@ -82,7 +85,9 @@ fn axpy_rows_conj_is_the_adjoint_update() {
             let alpha = random(k, 4);
             let x0 = random(n, 5);
             let mut x = x0.clone();
-            axpy_rows_conj(isa, Rows::new(&s, k, n), c0, c1, &alpha, &mut x[c0..c1]);
+            let more = random(20 * n, 13);
+            let ahead = [Rows::none(n), Rows::new(&more[..n], 1, n), Rows::new(&more, 20, n)][k % 3];
+            axpy_rows_conj(isa, Rows::new(&s, k, n), ahead, c0, c1, &alpha, &mut x[c0..c1]);
             for i in 0..n {
                 let mut want = c64(x0[i]);
                 if (c0..c1).contains(&i) {

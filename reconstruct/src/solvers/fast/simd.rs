@@ -1,8 +1,8 @@
 //! The complex-f32 sweeps of the blocked Kaczmarz solver on the SIMD [`kernels`]: the
 //! same block algebra as the generic path (module [`super::kaczmarz`]), organised for the memory system.
 //!
-//! * **One frame** is bandwidth-bound: the columns are cut into fixed chunks of [`CHUNK_COLS`], shared out over
-//!   the threads. Per block, each thread first applies the previous block's update x += S_Bᴴ α to its chunks
+//! * **One frame** is bandwidth-bound: the columns are cut into fixed chunks of [`chunk_cols`](crate::engine::sync::chunk_cols), shared out over
+//!   the threads ([`chunk_cols`](crate::engine::sync::chunk_cols)). Per block, each thread first applies the previous block's update x += S_Bᴴ α to its chunks
 //!   (the block's rows are still in its L2 from the products it just formed) and then forms its partial
 //!   products S_B x on the same chunks, so S streams from memory once per sweep. One spin barrier per block
 //!   publishes the partials; every thread then reduces them *in chunk order* and solves the block's triangle
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use num_complex::{Complex32, Complex64};
 
 use crate::engine::kernels::{self, Isa, Rows, LANES};
-use crate::engine::sync::{Partials, SpinBarrier};
+use crate::engine::sync::{chunk_cols, Partials, SpinBarrier};
 
 /// A row-major complex-f32 matrix.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +40,6 @@ impl<'a> Matrix<'a> {
         &self.data[r0 * self.cols..r1 * self.cols]
     }
 }
-
-/// Columns per chunk of the one-frame sweep (fixed, not derived from the thread count, so that the partial sums
-/// and hence the iterates are the same for any number of threads). 512 columns of a 64-row block are 256 kB.
-pub const CHUNK_COLS: usize = 512;
 
 /// A block of rows with its triangle T = tril(G, −1) + diag(‖s‖² + λ), k × k column-major.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +94,8 @@ impl Sweep<'_> {
     /// the sweep at which the iterate stopped being finite, if it did.
     pub fn one_frame(&self, b: &[Complex32], x: &mut [Complex32]) -> Result<(), usize> {
         let n = self.system.cols();
-        let chunks = n.div_ceil(CHUNK_COLS).max(1);
+        let chunk = chunk_cols(n);
+        let chunks = n.div_ceil(chunk).max(1);
         let threads = self.threads.clamp(1, chunks);
         let partials = Partials::new(chunks, self.kmax().max(1));
         let barrier = SpinBarrier::new(threads);
@@ -109,7 +106,7 @@ impl Sweep<'_> {
         let mut parts: Vec<&mut [Complex32]> = Vec::with_capacity(threads);
         let mut rest = &mut x[..];
         for t in 0..threads {
-            let cols = (bounds[t + 1] * CHUNK_COLS).min(n) - (bounds[t] * CHUNK_COLS).min(n);
+            let cols = (bounds[t + 1] * chunk).min(n) - (bounds[t] * chunk).min(n);
             let (head, tail) = rest.split_at_mut(cols);
             parts.push(head);
             rest = tail;
@@ -148,7 +145,8 @@ impl Sweep<'_> {
         let m = self.system.rows();
         let kmax = self.kmax();
         let sl = self.lambda_eff.sqrt();
-        let base = (c_lo * CHUNK_COLS).min(n);
+        let chunk = chunk_cols(n);
+        let base = (c_lo * chunk).min(n);
         // Every thread keeps v, the block's α and its scratch itself: identical values, no sharing.
         let mut v = vec![Complex64::new(0.0, 0.0); m];
         let mut alpha = vec![Complex32::new(0.0, 0.0); kmax];
@@ -159,15 +157,20 @@ impl Sweep<'_> {
             for bi in 0..=self.blocks.len() {
                 let prev = bi.checked_sub(1).map(|p| self.blocks[p]);
                 let cur = self.blocks.get(bi).copied();
-                let end = (c_hi * CHUNK_COLS).min(n);
+                let end = (c_hi * chunk).min(n);
                 // The previous block's update over the whole column range first (its rows are in L2), then the
                 // products with the rows outer (long contiguous streams), kept per chunk for the reduction.
+                // Each pass prefetches what the next one streams: the update the current block's first rows,
+                // the products the next block's (after the last block: the first, for the next sweep).
+                let none = Rows::none(n);
                 if let Some(p) = prev {
-                    kernels::axpy_rows_conj(self.isa, self.rows(&p), base, end, &alpha[..p.k], xt);
+                    let ahead = cur.map_or(none, |c| self.rows(&c));
+                    kernels::axpy_rows_conj(self.isa, self.rows(&p), ahead, base, end, &alpha[..p.k], xt);
                 }
                 if let Some(bk) = cur {
                     let o = &mut out[..(c_hi - c_lo) * bk.k];
-                    kernels::dot_rows_chunked(self.isa, self.rows(&bk), base, end, CHUNK_COLS, xt, o);
+                    let next = self.blocks.get(bi + 1).or(self.blocks.first()).map_or(none, |c| self.rows(c));
+                    kernels::dot_rows_chunked(self.isa, self.rows(&bk), next, base, end, chunk, xt, o);
                     for (c, oc) in o.chunks_exact(bk.k).enumerate() {
                         for (i, z) in oc.iter().enumerate() {
                             partials.store(parity, c_lo + c, i, *z);
@@ -177,20 +180,27 @@ impl Sweep<'_> {
                 let Some(bk) = cur else { break };
                 barrier.wait();
                 let (r0, k) = (bk.r0, bk.k);
-                for i in 0..k {
-                    let mut acc = Complex64::new(b[r0 + i].re as f64, b[r0 + i].im as f64) - v[r0 + i] * sl;
-                    for c in 0..partials.chunks {
-                        acc -= partials.load(parity, c, i);
+                // The residuals of the block's rows, the chunks' partial products subtracted in chunk order, then
+                // forward substitution with the block's triangle column by column (it is column-major; its
+                // diagonal is real). Per row the same operations in the same order as row by row, but every
+                // inner loop runs over contiguous memory.
+                let acc = &mut alpha64[..k];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = Complex64::new(b[r0 + i].re as f64, b[r0 + i].im as f64) - v[r0 + i] * sl;
+                }
+                for c in 0..partials.chunks {
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        *a -= partials.load(parity, c, i);
                     }
-                    // Forward substitution with the block's triangle (column-major; its diagonal is real).
-                    for (j, aj) in alpha64[..i].iter().enumerate() {
-                        let t = bk.tri[j * k + i];
-                        acc -= Complex64::new(t.re as f64, t.im as f64) * aj;
+                }
+                for j in 0..k {
+                    let aj = acc[j] / bk.tri[j * k + j].re as f64;
+                    acc[j] = aj;
+                    for (a, t) in acc[j + 1..].iter_mut().zip(&bk.tri[j * k + j + 1..(j + 1) * k]) {
+                        *a -= Complex64::new(t.re as f64, t.im as f64) * aj;
                     }
-                    let a = acc / bk.tri[i * k + i].re as f64;
-                    alpha64[i] = a;
-                    v[r0 + i] += a * sl;
-                    alpha[i] = Complex32::new(a.re as f32, a.im as f32);
+                    v[r0 + j] += aj * sl;
+                    alpha[j] = Complex32::new(aj.re as f32, aj.im as f32);
                 }
                 parity ^= 1;
             }
