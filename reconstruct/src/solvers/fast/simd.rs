@@ -1,8 +1,8 @@
 //! The complex-f32 sweeps of the blocked Kaczmarz solver on the SIMD [`kernels`]: the
 //! same block algebra as the generic path (module [`super::kaczmarz`]), organised for the memory system.
 //!
-//! * **One frame** is bandwidth-bound: the columns are cut into fixed chunks of [`chunk_cols`](crate::engine::sync::chunk_cols), shared out over
-//!   the threads ([`chunk_cols`](crate::engine::sync::chunk_cols)). Per block, each thread first applies the previous block's update x += S_Bᴴ α to its chunks
+//! * **One frame** is bandwidth-bound: the columns are cut into fixed, equal chunks (`engine::sync::chunk_cols`),
+//!   shared out over the threads. Per block, each thread first applies the previous block's update x += S_Bᴴ α to its chunks
 //!   (the block's rows are still in its L2 from the products it just formed) and then forms its partial
 //!   products S_B x on the same chunks, so S streams from memory once per sweep. One spin barrier per block
 //!   publishes the partials; every thread then reduces them *in chunk order* and solves the block's triangle
