@@ -5,6 +5,8 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 mod cli;
+#[cfg(unix)]
+mod interrupt;
 mod logging;
 mod plot;
 
@@ -19,6 +21,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(unix)]
+    interrupt::install();
     let args = cli::Cli::parse();
     // The demo and the benchmark print their own summaries; their step-by-step log appears with -v.
     let summary_only = matches!(args.command, cli::Command::Demo(_) | cli::Command::Bench(_));

@@ -188,6 +188,7 @@ fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&Surface) -> Resul
     let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
     // The bitmap encoder picks the format from the extension, so the temporary name ends in ".png".
     let tmp = dir.join(format!(".{}.{}-{serial}.tmp.png", name.to_string_lossy(), std::process::id()));
+    let _registered = magpie_core::tempfiles::TempFile::register(&tmp);
     let written = (|| -> Result<()> {
         let mut file = BitMapBackend::new(&tmp, (w, h));
         file.blit_bitmap((0, 0), (w, h), &rgb)?;

@@ -288,6 +288,13 @@ fn reconstruct(
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let suite = load_suite(&a)?;
+    let mut inputs: Vec<(&str, &Path)> = Vec::new();
+    inputs.extend(a.suite.as_deref().map(|p| ("--suite", p)));
+    inputs.extend(a.check.as_deref().map(|p| ("--check", p)));
+    let tables = ["bench.md", "bench.csv", "bench.json"].map(|f| a.out.join(f));
+    let mut outputs: Vec<(&str, &Path)> = tables.iter().map(|p| ("--out", p.as_path())).collect();
+    outputs.extend(a.write_baseline.as_deref().map(|p| ("--write-baseline", p)));
+    common::prepare_outputs(&outputs, &inputs)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let total: usize = suite.cases.iter().map(|c| c.noise.len() * c.methods.len()).sum();
     let pb = common::progress(total as u64, "bench");

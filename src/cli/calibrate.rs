@@ -29,8 +29,18 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+/// The manifest and every file it names (resolved against the manifest's folder), by role.
+fn manifest_inputs(path: &Path, m: &Manifest) -> Vec<(&'static str, PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut v = vec![("manifest", path.to_path_buf())];
+    v.extend(m.system_matrix.iter().map(|p| ("system matrix of the manifest", dir.join(p))));
+    v.extend(m.blanks.iter().map(|b| ("blank of the manifest", dir.join(&b.file))));
+    v.extend(m.samples.iter().map(|s| ("sample of the manifest", dir.join(&s.file))));
+    v
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // Nothing is written (not even the report folder) before the input has been read and accepted.
     let stages = common::StagedProgress::new();
     let progress = |stage: &str, done: usize, total: usize| stages.update(stage, done, total);
     let report = match (&a.manifest, &a.simulate) {
@@ -39,8 +49,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if a.pg_per_cell.is_some() {
                 m.pg_fe_per_cell = a.pg_per_cell;
             }
+            let inputs = manifest_inputs(path, &m);
+            let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(w, p)| (*w, p.as_path())).collect();
+            let outputs = [a.out.join("report.md"), a.out.join("report.json")];
+            common::check_paths(&outputs.iter().map(|p| ("--out", p.as_path())).collect::<Vec<_>>(), &inputs)?;
+            // Figures are PNG files in the report folder: an input there with that extension could be one.
+            if let Some((w, p)) = inputs.iter().find(|(_, p)| {
+                p.extension().is_some_and(|e| e == "png") && p.parent().is_some_and(|d| common::same_file(d, &a.out))
+            }) {
+                bail!(
+                    "the {w} {} is a PNG file inside the report folder {}: choose another --out",
+                    p.display(),
+                    a.out.display()
+                );
+            }
             let dir = path.parent().unwrap_or(Path::new("."));
-            analyse(&m, dir, &progress)?
+            let report = analyse(&m, dir, &progress)?;
+            std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+            report
         }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -48,6 +74,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if a.pg_per_cell.is_some() {
                 spec.pg_fe_per_cell = a.pg_per_cell;
             }
+            // The simulated series (files and manifest) is written into the report folder: the spec must not
+            // live there.
+            if path.parent().is_some_and(|d| {
+                let d = if d.as_os_str().is_empty() { Path::new(".") } else { d };
+                common::same_file(d, &a.out)
+            }) {
+                bail!(
+                    "the simulation spec {} lies in the report folder {}, where the simulated series is written: \
+                     choose another --out",
+                    path.display(),
+                    a.out.display()
+                );
+            }
+            std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
             tracing::info!(
                 "simulating {} blanks and {} × {} samples on {} with {}",
                 spec.blanks,

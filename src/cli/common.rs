@@ -187,20 +187,70 @@ impl StagedProgress {
     }
 }
 
-/// Refuses an output path equal to an input.
-pub fn check_output(out: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
-    for i in inputs {
-        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(i)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => out == *i,
-        };
-        if same {
-            bail!("output {} is one of the inputs; choose another file name", out.display());
+/// `p` made absolute with its symlinks resolved: the file itself when it exists, else its folder (resolved)
+/// joined with its name — so that a file about to be created is compared by where it will land.
+fn resolved(p: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+}
+
+/// Whether two paths name the same file: the same device and inode when both exist (symlinks and hard links
+/// included), otherwise the same resolved location.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
         }
     }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The input files of a command that may be given as a preset name or a file: the file when it exists.
+pub fn preset_file(name_or_path: &str) -> Option<&Path> {
+    let p = Path::new(name_or_path);
+    p.is_file().then_some(p)
+}
+
+/// [`check_paths`], then creates the outputs' folders.
+pub fn prepare_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    check_paths(outputs, inputs)?;
+    for (_, out) in outputs {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses outputs that would overwrite an input (MDF, TOML preset or configuration, manifest — through
+/// symlinks and hard links too) or each other (`-o X --png X`), before any work. Each item is (option, path),
+/// so that the message names both options. Writes nothing.
+pub fn check_paths(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    for (i, (what, out)) in outputs.iter().enumerate() {
+        if let Some((input, p)) = inputs.iter().find(|(_, p)| same_file(out, p)) {
+            bail!(
+                "{what} {} is the {input} {}: magpie never overwrites an input; choose another file name",
+                out.display(),
+                p.display()
+            );
+        }
+        if let Some((other, p)) = outputs[..i].iter().find(|(_, p)| same_file(out, p)) {
+            bail!(
+                "{what} {} and {other} {} name the same file; give each output its own name",
+                out.display(),
+                p.display()
+            );
         }
     }
     Ok(())
@@ -212,7 +262,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let _registered = magpie_core::tempfiles::TempFile::register(&tmp);
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
+    }
+    magpie_core::tempfiles::test_delay();
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }

@@ -45,6 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let name = args.phantom.as_deref().context("name a phantom preset or TOML file (see `magpie phantom --list`)")?;
+    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    outputs.extend(args.out.as_deref().map(|p| ("-o", p)));
+    outputs.extend(args.png.as_deref().map(|p| ("--png", p)));
+    let mut inputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    inputs.extend(common::preset_file(name).map(|p| ("phantom", p)));
+    inputs.extend(common::preset_file(&args.scanner).map(|p| ("--scanner", p)));
+    common::prepare_outputs(&outputs, &inputs)?;
     let phantom = Phantom::load(name)?;
     let scanner = magpie_core::scanner::ScannerConfig::load(&args.scanner)
         .with_context(|| format!("loading scanner {}", args.scanner))?;
@@ -62,13 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         grid.shape[2]
     );
     if let Some(out) = &args.out {
-        common::check_output(out, &[])?;
         let file = truth_file(&phantom, &grid, &map_ng)?;
         write_mdf(out, &file, &WriteOptions::default()).with_context(|| format!("writing {}", out.display()))?;
         tracing::info!("wrote {}", out.display());
     }
     if let Some(png) = &args.png {
-        common::check_output(png, &[])?;
         let values: Vec<f64> = map_ng.to_vec();
         let title = format!("{} (truth)", phantom.name);
         crate::plot::write_maps_png(

@@ -163,7 +163,10 @@ pub struct Args {
     /// row selection).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Reconstruct even when drive-field amplitudes or gradients of the two files differ by more than 1 %.
+    /// Reconstruct even when the two files describe different scanners in a way the rows can still be paired
+    /// across: drive-field amplitudes or selection gradients that differ by more than 1 %, other waveforms,
+    /// other receive channels of the same count, fields of view that are shifted or do not overlap. Different
+    /// drive frequencies, sample counts or channel counts are refused regardless.
     #[arg(long)]
     pub allow_mismatch: bool,
 }
@@ -338,17 +341,22 @@ pub fn write_reconstruction(
     Ok(())
 }
 
+/// The files a reconstruction writes, by option.
+fn outputs(a: &Args) -> Vec<(&'static str, &Path)> {
+    let mut o: Vec<(&str, &Path)> = vec![("-o", &a.out)];
+    o.extend(a.png.as_deref().map(|p| ("--png", p)));
+    o.extend(a.report.as_deref().map(|p| ("--report", p)));
+    o
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     if a.method == MethodArg::Xspace {
         return run_xspace(a);
     }
     let sm_path = a.system_matrix.clone().context("--system-matrix is required by the system-matrix method")?;
-    let inputs: Vec<&Path> =
-        [Some(a.measurement.as_path()), Some(sm_path.as_path()), a.empty.as_deref()].into_iter().flatten().collect();
-    common::check_output(&a.out, &inputs)?;
-    for extra in [&a.png, &a.report].into_iter().flatten() {
-        common::check_output(extra, &inputs)?;
-    }
+    let mut inputs: Vec<(&str, &Path)> = vec![("measurement", &a.measurement), ("system matrix", &sm_path)];
+    inputs.extend(a.empty.as_deref().map(|p| ("empty measurement", p)));
+    common::prepare_outputs(&outputs(&a), &inputs)?;
     let p = params(&a)?;
     let regions: Vec<Region> =
         a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
@@ -389,7 +397,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(pg) = p.quantification.pg_fe_per_cell {
         prov.push(("pg_fe_per_cell", pg.to_string()));
     }
-    write_reconstruction(&a.out, &inputs, &meas, &grid, &result.iron_ng, params, &prov)?;
+    let input_paths: Vec<&Path> = inputs.iter().map(|(_, p)| *p).collect();
+    write_reconstruction(&a.out, &input_paths, &meas, &grid, &result.iron_ng, params, &prov)?;
     tracing::info!("wrote {}", a.out.display());
     if let Some(png) = &a.png {
         write_png(
@@ -697,10 +706,7 @@ fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
 
 fn run_xspace(a: Args) -> anyhow::Result<()> {
     let inputs: Vec<&Path> = vec![a.measurement.as_path()];
-    common::check_output(&a.out, &inputs)?;
-    if let Some(png) = &a.png {
-        common::check_output(png, &inputs)?;
-    }
+    common::prepare_outputs(&outputs(&a), &[("measurement", &a.measurement)])?;
     let regions: Vec<Region> =
         a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
     let t0 = std::time::Instant::now();

@@ -24,6 +24,14 @@ pub struct ScanArgs {
 }
 
 impl ScanArgs {
+    /// The scanner and tracer TOML files among the options (not the presets), by option: never outputs.
+    pub fn input_files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        let mut v = Vec::new();
+        v.extend(super::common::preset_file(&self.scanner).map(|p| ("--scanner", p)));
+        v.extend(super::common::preset_file(&self.tracer).map(|p| ("--tracer", p)));
+        v
+    }
+
     /// The scanner (with overrides, logged) and tracer.
     pub fn load(&self) -> anyhow::Result<(ScannerConfig, TracerModel)> {
         let mut scanner =

@@ -57,7 +57,9 @@ pub enum DomainArg {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    common::check_output(&args.out, &[])?;
+    let mut inputs = args.scan.input_files();
+    inputs.extend(common::preset_file(&args.phantom).map(|p| ("phantom", p)));
+    common::prepare_outputs(&[("-o", &args.out)], &inputs)?;
     let (scanner, tracer) = args.scan.load()?;
     let phantom = Phantom::load(&args.phantom)?;
     anyhow::ensure!(args.lattice_mm > 0.0, "--lattice-mm must be positive");

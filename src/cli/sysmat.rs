@@ -56,7 +56,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    common::check_output(&args.out, &[])?;
+    common::prepare_outputs(&[("-o", &args.out)], &args.scan.input_files())?;
     let (scanner, tracer) = args.scan.load()?;
     let grid = common::grid_or_default(&scanner, args.grid, args.fov_m, args.center_m)?;
     let spec = SystemMatrixSpec {

@@ -4,7 +4,7 @@
 //! particle response depends on H(t) = A_drive sin(ωt) − G r), so a 2 T/m measurement read with a 1 T/m matrix
 //! gives several times the iron, without any other sign that something is wrong.
 //!
-//! Sampling and frequencies that differ make the rows incomparable and are always refused; everything else is
+//! Sampling, frequencies and channel counts that differ make the rows incomparable and are always refused; everything else is
 //! refused unless the expert asks otherwise ([`super::SessionOptions::allow_mismatch`]), which turns the refusal
 //! into a logged warning. Every message names both values.
 
@@ -14,8 +14,22 @@ use crate::RecoError;
 
 use super::MISMATCH_TOLERANCE;
 
-fn input(message: String) -> RecoError {
-    RecoError::Input { what: "measurement and system matrix".into(), message }
+/// The two files compared, as the messages name them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Names {
+    /// The reference (the system matrix, or the measurement an empty-scanner file must match).
+    pub a: &'static str,
+    /// The file checked against it.
+    pub b: &'static str,
+}
+
+/// A system matrix and the measurement it reconstructs.
+pub(crate) const SYSTEM_MATRIX: Names = Names { a: "system matrix", b: "measurement" };
+/// A measurement and the empty-scanner measurement whose mean is its background (`--empty`).
+pub(crate) const EMPTY: Names = Names { a: "measurement", b: "empty-scanner measurement" };
+
+fn input(n: Names, message: String) -> RecoError {
+    RecoError::Input { what: format!("{} and {}", n.b, n.a), message }
 }
 
 /// |x − y| relative to the larger modulus (0 when both are 0).
@@ -33,55 +47,81 @@ fn rel(x: f64, y: f64) -> f64 {
 /// # Errors
 /// [`RecoError::Input`] naming what differs, with the system matrix's and the measurement's values.
 pub(crate) fn check(sm: &Acquisition, meas: &Acquisition, allow_mismatch: bool) -> Result<(), RecoError> {
+    check_pair(SYSTEM_MATRIX, sm, meas, allow_mismatch)
+}
+
+/// [`check`] for any two files that must share a sequence, named by `n` in the messages.
+pub(crate) fn check_pair(
+    n: Names,
+    sm: &Acquisition,
+    meas: &Acquisition,
+    allow_mismatch: bool,
+) -> Result<(), RecoError> {
     let (vs, vm) = (sm.receiver.num_sampling_points, meas.receiver.num_sampling_points);
     if vs != vm {
-        return Err(input(format!(
-            "the system matrix has V = {vs} samples per period, the measurement {vm}: they do not share a frequency grid"
-        )));
+        return Err(input(
+            n,
+            format!(
+                "the {} has V = {vs} samples per period, the {} {vm}: they do not share a frequency grid",
+                n.a, n.b
+            ),
+        ));
     }
     let (a, b) = (&sm.drivefield, &meas.drivefield);
     if rel(a.base_frequency_hz, b.base_frequency_hz) > 1e-9 || a.divider != b.divider {
-        return Err(input(format!(
-            "the drive-field frequencies differ: system matrix {} (base {} Hz, dividers {}), measurement {} \
-             (base {} Hz, dividers {})",
-            frequencies_khz(a.base_frequency_hz, &a.divider),
-            a.base_frequency_hz,
-            list(a.divider.iter()),
-            frequencies_khz(b.base_frequency_hz, &b.divider),
-            b.base_frequency_hz,
-            list(b.divider.iter())
-        )));
+        return Err(input(
+            n,
+            format!(
+                "the drive-field frequencies differ: {} {} (base {} Hz, dividers {}), {} {} (base {} Hz, dividers {})",
+                n.a,
+                frequencies_khz(a.base_frequency_hz, &a.divider),
+                a.base_frequency_hz,
+                list(a.divider.iter()),
+                n.b,
+                frequencies_khz(b.base_frequency_hz, &b.divider),
+                b.base_frequency_hz,
+                list(b.divider.iter())
+            ),
+        ));
     }
-    let mut found = Vec::new();
+    // A row is a (channel, frequency) pair: with another channel count, rows have no counterpart.
     let (cs, cm) = (sm.receiver.num_channels, meas.receiver.num_channels);
     if cs != cm {
-        found.push(format!("receive channels: system matrix {cs}, measurement {cm}"));
+        return Err(input(
+            n,
+            format!("receive channels: {} {cs}, {} {cm}: the spectra cannot be paired channel by channel", n.a, n.b),
+        ));
     }
+    let mut found = Vec::new();
     if a.waveform != b.waveform {
         found.push(format!(
-            "drive-field waveforms: system matrix {}, measurement {}",
+            "drive-field waveforms: {} {}, {} {}",
+            n.a,
             list(a.waveform.iter()),
+            n.b,
             list(b.waveform.iter())
         ));
     }
-    found.extend(strengths(sm, meas));
-    found.extend(gradients(sm, meas));
-    found.extend(fields_of_view(sm, meas));
+    found.extend(strengths(n, sm, meas));
+    found.extend(gradients(n, sm, meas));
+    found.extend(fields_of_view(n, sm, meas));
     if found.is_empty() {
         return Ok(());
     }
     let what = found.join("; ");
     if allow_mismatch {
-        tracing::warn!(
-            "the system matrix does not describe this measurement ({what}); reconstructing anyway (--allow-mismatch)"
-        );
+        tracing::warn!("the {} does not match the {} ({what}); reconstructing anyway (--allow-mismatch)", n.a, n.b);
         Ok(())
     } else {
-        Err(input(format!(
-            "the system matrix does not describe this measurement: {what} (tolerance {:.0} %; reconstruct anyway with \
-             --allow-mismatch)",
-            MISMATCH_TOLERANCE * 100.0
-        )))
+        Err(input(
+            n,
+            format!(
+                "the {} does not match the {}: {what} (tolerance {:.0} %; reconstruct anyway with --allow-mismatch)",
+                n.a,
+                n.b,
+                MISMATCH_TOLERANCE * 100.0
+            ),
+        ))
     }
 }
 
@@ -95,7 +135,7 @@ fn frequencies_khz(base_hz: f64, dividers: &ndarray::Array2<i64>) -> String {
 }
 
 /// Drive amplitudes of period 0, channel by channel (μ0·H [T], printed in mT).
-fn strengths(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
+fn strengths(n: Names, sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     let (sa, sb) = (&sm.drivefield.strength_t, &meas.drivefield.strength_t);
     let (na, nb) = (sa.shape(), sb.shape());
     if na.len() != 3 || nb.len() != 3 || na[0] == 0 || nb[0] == 0 {
@@ -103,8 +143,8 @@ fn strengths(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     }
     if na[1..] != nb[1..] {
         return Some(format!(
-            "drive-field channels × frequencies: system matrix {} × {}, measurement {} × {}",
-            na[1], na[2], nb[1], nb[2]
+            "drive-field channels × frequencies: {} {} × {}, {} {} × {}",
+            n.a, na[1], na[2], n.b, nb[1], nb[2]
         ));
     }
     let scale = sa.iter().chain(sb.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
@@ -114,9 +154,11 @@ fn strengths(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
             // Relative to the channel's own amplitude; a channel that is off in both (≪ the largest) is equal.
             if (x - y).abs() > MISMATCH_TOLERANCE * x.abs().max(y.abs()).max(1e-6 * scale) {
                 return Some(format!(
-                    "drive-field amplitude of channel {}: system matrix {:.3} mT, measurement {:.3} mT",
+                    "drive-field amplitude of channel {}: {} {:.3} mT, {} {:.3} mT",
                     d + 1,
+                    n.a,
                     x * 1e3,
+                    n.b,
                     y * 1e3
                 ));
             }
@@ -133,7 +175,7 @@ fn usable_gradient(g: &ndarray::Array4<f64>) -> bool {
 }
 
 /// The selection-field Jacobian of period 0 (μ0·G [T/m]), element by element relative to its largest entry.
-fn gradients(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
+fn gradients(n: Names, sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     let (g1, g2) = match (&sm.gradient_t_per_m, &meas.gradient_t_per_m) {
         (Some(g1), Some(g2)) if usable_gradient(g1) && usable_gradient(g2) => (g1, g2),
         _ => return None,
@@ -147,7 +189,7 @@ fn gradients(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
         .any(|(i, j)| (g1[[0, 0, i, j]] - g2[[0, 0, i, j]]).abs() > MISMATCH_TOLERANCE * scale);
     differs.then(|| {
         let f = |d: [f64; 3]| format!("({:.3}, {:.3}, {:.3}) T/m", d[0], d[1], d[2]);
-        format!("selection gradient (diagonal): system matrix {}, measurement {}", f(diag(g1)), f(diag(g2)))
+        format!("selection gradient (diagonal): {} {}, {} {}", n.a, f(diag(g1)), n.b, f(diag(g2)))
     })
 }
 
@@ -179,7 +221,7 @@ fn coverage(acq: &Acquisition) -> [Option<(f64, f64)>; 3] {
 
 /// The FOVs must overlap and, to the tolerance, coincide: the system function of a shifted FOV is the same
 /// function at other positions.
-fn fields_of_view(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
+fn fields_of_view(n: Names, sm: &Acquisition, meas: &Acquisition) -> Option<String> {
     let (a, b) = (coverage(sm), coverage(meas));
     let mut apart = false;
     let mut shifted = false;
@@ -201,9 +243,11 @@ fn fields_of_view(sm: &Acquisition, meas: &Acquisition) -> Option<String> {
         format!("({}) mm", v.join(", "))
     };
     Some(format!(
-        "fields of view {}: centre of the system matrix's {}, of the measurement's {} (offset fields differ)",
+        "fields of view {}: centre of the {}'s {}, of the {}'s {} (offset fields differ)",
         if apart { "do not overlap" } else { "are shifted" },
+        n.a,
         f(a),
+        n.b,
         f(b)
     ))
 }

@@ -106,6 +106,7 @@ pub(crate) fn store(path: &Path, key: &str, state: &Reconstructor) -> std::io::R
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _registered = magpie_core::tempfiles::TempFile::register(&tmp);
     let result = (|| {
         let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
         let plan = state.plan();

@@ -618,6 +618,19 @@ impl Session {
     /// missing, solver errors.
     pub fn run(&self, prepared: &Prepared, measurement: &MdfFile, req: &Request) -> Result<Reconstruction, RecoError> {
         consistency::check(&prepared.sm_acquisition, &measurement.acquisition, self.options.allow_mismatch)?;
+        if let Some(e) = req.empty {
+            let (a, b) = (&measurement.acquisition, &e.acquisition);
+            if a.num_periods_per_frame != b.num_periods_per_frame {
+                return Err(RecoError::Input {
+                    what: "empty-scanner measurement".into(),
+                    message: format!(
+                        "{} periods per frame, the measurement {}: its frames are not the measurement's",
+                        b.num_periods_per_frame, a.num_periods_per_frame
+                    ),
+                });
+            }
+            consistency::check_pair(consistency::EMPTY, a, b, self.options.allow_mismatch)?;
+        }
         let frames = MdfFrames::new(measurement)?;
         let empty_frames = match req.empty {
             Some(e) => Some(MdfFrames::new(e)?),

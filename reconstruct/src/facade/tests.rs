@@ -198,6 +198,10 @@ fn files_that_do_not_belong_together_are_refused() {
     let e = refused(&other_f);
     assert!(e.contains("drive-field frequencies differ") && e.contains("kHz"), "{e}");
     assert!(lenient.reconstruct(&other_f, &sm, &Request::new(&p)).is_err(), "no --allow-mismatch for frequencies");
+    let mut channels = meas.clone();
+    channels.acquisition.receiver.num_channels += 1;
+    assert!(refused(&channels).contains("receive channels: system matrix 2, measurement 3"));
+    assert!(lenient.reconstruct(&channels, &sm, &Request::new(&p)).is_err(), "no --allow-mismatch for channels");
 
     // Refused unless allowed, each naming both values.
     let mut stronger = meas.clone();
@@ -210,9 +214,6 @@ fn files_that_do_not_belong_together_are_refused() {
     }
     let e = refused(&steeper);
     assert!(e.contains("selection gradient") && e.contains("T/m, measurement"), "{e}");
-    let mut channels = meas.clone();
-    channels.acquisition.receiver.num_channels += 1;
-    assert!(refused(&channels).contains("receive channels: system matrix 2, measurement 3"));
     let mut waveform = meas.clone();
     waveform.acquisition.drivefield.waveform.mapv_inplace(|_| "triangle".to_string());
     assert!(refused(&waveform).contains("drive-field waveforms"));
@@ -234,4 +235,17 @@ fn files_that_do_not_belong_together_are_refused() {
     for m in [&stronger, &steeper, &waveform, &moved] {
         assert!(lenient.reconstruct(m, &sm, &Request::new(&p)).is_ok(), "--allow-mismatch reconstructs anyway");
     }
+
+    // An empty-scanner measurement (--empty) must have been taken with the measurement's sequence.
+    let with_empty = |e: &MdfFile| {
+        session().reconstruct(&meas, &sm, &Request::new(&p).with_empty_measurement(e)).unwrap_err().to_string()
+    };
+    assert!(session().reconstruct(&meas, &sm, &Request::new(&p).with_empty_measurement(&meas)).is_ok());
+    let e = with_empty(&steeper);
+    assert!(e.contains("selection gradient") && e.contains("empty-scanner measurement ("), "{e}");
+    let e = with_empty(&other_v);
+    assert!(e.contains("the empty-scanner measurement 64"), "{e}");
+    let mut periods = meas.clone();
+    periods.acquisition.num_periods_per_frame += 1;
+    assert!(with_empty(&periods).contains("periods per frame"));
 }

@@ -31,7 +31,9 @@ pub fn write_mdf(path: impl AsRef<Path>, file: &MdfFile, opts: &WriteOptions) ->
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out.mdf".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let _registered = crate::tempfiles::TempFile::register(&tmp);
     let result = write_to(&tmp, file)
+        .map(|_| crate::tempfiles::test_delay())
         .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| MdfError::Io { path: path.to_path_buf(), source: e }));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
