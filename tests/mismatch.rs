@@ -53,6 +53,9 @@ fn reconstruct(sm: &Path, meas: &Path, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// (name, edits of the preset, what the message names, whether --allow-mismatch reconstructs anyway).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str], bool);
+
 #[test]
 fn reconstruct_refuses_measurements_the_system_matrix_does_not_describe() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +78,7 @@ fn reconstruct_refuses_measurements_the_system_matrix_does_not_describe() {
     let gradient = "gradient_t_per_m = [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 2.0]]";
     let offset = format!("{gradient}\noffset_fields_t = [[0.030, 0.0, 0.0]]");
     let receive_z = "[[receive]]\nname = \"z\"\nsensitivity_t_per_a = [0.0, 0.0, 1.0e-3]\n";
-    let cases: [(&str, Vec<(&str, &str)>, &[&str], bool); 5] = [
+    let cases: [Case; 5] = [
         (
             "gradient_2t",
             vec![(gradient, "gradient_t_per_m = [[-2.0, 0.0, 0.0], [0.0, -2.0, 0.0], [0.0, 0.0, 4.0]]")],

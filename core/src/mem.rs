@@ -7,6 +7,22 @@
 //! `/sys/kernel/mm/transparent_hugepage/enabled` is `always` or `madvise` (the Debian default); elsewhere it is
 //! a no-op.
 
+/// `MemAvailable` of `/proc/meminfo` [KiB] (None where the file does not exist, e.g. outside Linux).
+pub fn mem_available_kib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line["MemAvailable:".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The memory a new large allocation may take [bytes]: `MAGPIE_MEMORY_LIMIT_BYTES` when set, else 90 % of
+/// `MemAvailable` (a tenth stays for the page cache and other processes), else `None` (unknown: no check).
+pub fn allocation_limit_bytes() -> Option<u64> {
+    if let Some(l) = std::env::var("MAGPIE_MEMORY_LIMIT_BYTES").ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(l);
+    }
+    mem_available_kib().map(|kib| kib * 1024 / 10 * 9)
+}
+
 /// Buffers smaller than this are not worth the advice.
 const MIN_BYTES: usize = 8 << 20;
 

@@ -280,6 +280,7 @@ impl ScannerConfig {
     /// # Errors
     /// The first problem found.
     pub fn check(&self) -> Result<(), ScannerError> {
+        const MAX_OVERSAMPLING: usize = 64;
         if let Some(g) = &self.default_grid {
             if g.shape.contains(&0) || !g.fov_m.iter().all(|v| v.is_finite() && *v > 0.0) {
                 return Err(self.invalid(
@@ -318,8 +319,42 @@ impl ScannerConfig {
                 ),
             ));
         }
-        if self.simulation_oversampling == 0 {
-            return Err(self.invalid("simulation_oversampling", "must be ≥ 1".into()));
+        // Oversampling multiplies the simulation's time samples (and its memory): beyond 64 it buys nothing.
+        if !(1..=MAX_OVERSAMPLING).contains(&self.simulation_oversampling) {
+            return Err(self.invalid(
+                "simulation_oversampling",
+                format!("must be in 1..={MAX_OVERSAMPLING}, found {}", self.simulation_oversampling),
+            ));
+        }
+        let g = &self.gradient_t_per_m;
+        if !g.iter().flatten().all(|v| v.is_finite()) {
+            return Err(self.invalid("gradient_t_per_m", format!("must be finite, found {g:?}")));
+        }
+        // A field-free point exists only where the selection field vanishes at one place: G invertible.
+        if self.topology != "MPS" {
+            let det = g[0][0] * (g[1][1] * g[2][2] - g[1][2] * g[2][1])
+                - g[0][1] * (g[1][0] * g[2][2] - g[1][2] * g[2][0])
+                + g[0][2] * (g[1][0] * g[2][1] - g[1][1] * g[2][0]);
+            let scale = g.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+            if !(scale > 0.0 && det.abs() > 1e-9 * scale.powi(3)) {
+                return Err(self.invalid(
+                    "gradient_t_per_m",
+                    format!(
+                        "a field-free-point scanner needs an invertible selection gradient, found {g:?} T/m \
+                         (determinant {det:e} T³/m³)"
+                    ),
+                ));
+            }
+        }
+        for (j, o) in self.offset_fields_t.iter().enumerate() {
+            if !o.iter().all(|v| v.is_finite()) {
+                return Err(self.invalid(&format!("offset_fields_t[{j}]"), format!("must be finite, found {o:?}")));
+            }
+        }
+        if let Some(b) = self.bore_size_m {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(self.invalid("bore_size_m", format!("must be positive, found {b}")));
+            }
         }
         if !(self.noise_v_per_sqrt_hz.is_finite() && self.noise_v_per_sqrt_hz >= 0.0) {
             return Err(self.invalid("noise_v_per_sqrt_hz", "must be ≥ 0".into()));

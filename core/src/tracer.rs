@@ -231,8 +231,9 @@ impl TracerModel {
         if !(self.temperature_k > 0.0 && self.temperature_k < 1000.0) {
             return bad("temperature_k", self.temperature_k, "must be in (0, 1000) K");
         }
-        if self.quadrature_nodes == 0 {
-            return bad("quadrature_nodes", 0.0, "must be at least 1");
+        // Gauss–Hermite nodes beyond ~100 underflow their weights and only cost time.
+        if !(1..=128).contains(&self.quadrature_nodes) {
+            return bad("quadrature_nodes", self.quadrature_nodes as f64, "must be in 1..=128");
         }
         if let Some(t) = self.relaxation_time_s() {
             if !(t.is_finite() && t >= 0.0) {

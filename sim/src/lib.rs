@@ -45,6 +45,23 @@ pub enum SimError {
     /// Invalid phantom.
     #[error(transparent)]
     Phantom(#[from] phantom::PhantomError),
+    /// The request needs more memory than is available: refused before allocating.
+    #[error(
+        "{what} needs ≈ {:.2} GB, more than the {:.2} GB available (90 % of MemAvailable, or \
+         MAGPIE_MEMORY_LIMIT_BYTES); {hint}",
+        *needed_bytes as f64 / 1e9,
+        *available_bytes as f64 / 1e9
+    )]
+    Memory {
+        /// What would be allocated.
+        what: String,
+        /// The estimate [bytes].
+        needed_bytes: u64,
+        /// The limit [bytes].
+        available_bytes: u64,
+        /// What lowers the need.
+        hint: String,
+    },
     /// An invalid request.
     #[error("{what}: {why}")]
     Invalid {

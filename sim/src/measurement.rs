@@ -160,6 +160,21 @@ pub fn simulate_measurement(
     if spec.frames == 0 {
         return Err(SimError::Invalid { what: "frames".into(), why: "at least one foreground frame is needed".into() });
     }
+    // Frames are held at full K in complex f64 while they are made, and once more in the file's precision.
+    let n_frames = spec.frames as f64 + spec.background_frames_before as f64 + spec.background_frames_after as f64;
+    let per_frame = (engine.num_periods() * engine.num_channels()) as f64
+        * (engine.num_bins() as f64 * 16.0 + engine.samples_per_period().max(engine.num_bins()) as f64 * 8.0);
+    let needed = (n_frames * per_frame) as u64;
+    if let Some(limit) = magpie_core::mem::allocation_limit_bytes() {
+        if needed > limit {
+            return Err(SimError::Memory {
+                what: format!("a measurement of {n_frames} frames"),
+                needed_bytes: needed,
+                available_bytes: limit,
+                hint: "fewer frames needs less".into(),
+            });
+        }
+    }
     let _span = tracing::info_span!("simulate", points = points.len(), frames = spec.frames).entered();
     let signal = engine.spectra(points);
     let (data, is_bg) = frames(engine, &signal, spec);

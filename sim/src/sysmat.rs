@@ -101,6 +101,9 @@ impl SystemMatrixSpec {
 /// Progress callback: called with the number of voxels just finished.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
+/// Voxels simulated together (see the chunk loop of [`simulate_system_matrix`]).
+const CHUNK: usize = 512;
+
 /// Simulates the system matrix and returns it as an MDF calibration file.
 ///
 /// # Errors
@@ -127,6 +130,28 @@ pub fn simulate_system_matrix(
         None => k_full,
     };
     let e = spec.background_frames;
+    if let Some(d) = spec.delta_size_m {
+        if !d.iter().all(|v| v.is_finite() && *v > 0.0) {
+            return Err(SimError::Invalid {
+                what: "delta_size_m".into(),
+                why: format!("the delta sample must have a positive size on every axis, found {d:?} m"),
+            });
+        }
+    }
+    // The matrix [J, C, K, O+E] of complex f32, plus one chunk of voxels in complex f64 at full K and a
+    // scratch per thread: refused before allocating when it cannot fit.
+    let needed = (j as f64 * c as f64 * k as f64 * (o + e) as f64 * 8.0
+        + CHUNK as f64 * j as f64 * c as f64 * k_full as f64 * 16.0 * 2.0) as u64;
+    if let Some(limit) = magpie_core::mem::allocation_limit_bytes() {
+        if needed > limit {
+            return Err(SimError::Memory {
+                what: format!("a system matrix of {o} voxels × {} rows", j * c * k),
+                needed_bytes: needed,
+                available_bytes: limit,
+                hint: "a coarser grid (fewer voxels) or a lower maximum frequency (fewer rows) needs less".into(),
+            });
+        }
+    }
     let _span = tracing::info_span!("build_sysmat", voxels = o, rows = j * c * k, periods = j).entered();
     let sc = &engine.scanner;
     let sigma = if spec.noise { sample_sigma_v(sc, spec.averages) } else { 0.0 };
@@ -135,7 +160,6 @@ pub fn simulate_system_matrix(
     let mut data = ArrayD::<Complex32>::zeros(IxDyn(&[j, c, k, o + e]));
     // Voxels in chunks: each chunk is computed in parallel (one scratch per worker), then scattered into the
     // [J, C, K, O+E] array in parallel over rows; peak memory is the matrix plus one chunk.
-    const CHUNK: usize = 512;
     let mut start = 0;
     while start < o {
         let end = (start + CHUNK).min(o);

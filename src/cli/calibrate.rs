@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long)]
     pub simulate: Option<PathBuf>,
     /// Iron per labelled cell [pg] (overrides the file's value) → limits in cells too.
-    #[arg(long, alias = "cells-per-pg")]
+    #[arg(long, alias = "cells-per-pg", value_parser = common::positive_arg)]
     pub pg_per_cell: Option<f64>,
     /// Report folder.
     #[arg(short, long)]

@@ -5,6 +5,44 @@ use indicatif::{ProgressBar, ProgressStyle};
 use magpie_core::Grid;
 use std::path::Path;
 
+/// A finite number > 0 (clap value parser).
+pub fn positive_arg(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("expected a number, found {s:?}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a finite number > 0, found {s}"))
+    }
+}
+
+/// A finite number ≥ 0 (clap value parser).
+pub fn non_negative_arg(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("expected a number, found {s:?}"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a finite number ≥ 0, found {s}"))
+    }
+}
+
+/// A count ≥ 1 (clap value parser).
+pub fn count_arg(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1, found 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number ≥ 1, found {s:?}")),
+    }
+}
+
+/// Delta-sample points per axis (1..=16: the cube of it is the work per voxel).
+pub fn subsamples_arg(s: &str) -> Result<usize, String> {
+    let n = count_arg(s)?;
+    if n > 16 {
+        return Err(format!("must be in 1..=16 (n³ points per voxel), found {n}"));
+    }
+    Ok(n)
+}
+
 /// Parses "NxNyNz" (e.g. "19x19x1") or a single "N" (N×N×1).
 pub fn parse_shape(s: &str) -> anyhow::Result<[usize; 3]> {
     let parts: Vec<&str> = s.split(['x', 'X', ',']).collect();

@@ -59,13 +59,13 @@ pub struct Args {
     #[arg(long)]
     pub deconvolve: bool,
     /// x-space: voxel edge [mm] (default: automatic from the PSF and the trajectory's coverage).
-    #[arg(long)]
+    #[arg(long, value_parser = common::positive_arg)]
     pub voxel_mm: Option<f64>,
     /// x-space: relaxation time τ [µs] to correct, or auto|none (default auto).
     #[arg(long)]
     pub tau_us: Option<String>,
     /// x-space: receive-coil sensitivity B/I [mT/A] when the file has no inductionFactor.
-    #[arg(long = "coil-sensitivity-mt-per-a", conflicts_with = "coil_sensitivity")]
+    #[arg(long = "coil-sensitivity-mt-per-a", conflicts_with = "coil_sensitivity", value_parser = common::positive_arg)]
     pub coil_sensitivity_mt_per_a: Option<f64>,
     /// Former spelling, in T/A.
     #[arg(long, hide = true)]
@@ -83,22 +83,22 @@ pub struct Args {
     #[arg(long)]
     pub lambda: Option<String>,
     /// Iterations of the iterative solvers.
-    #[arg(long)]
+    #[arg(long, value_parser = common::count_arg)]
     pub iterations: Option<usize>,
     /// SNR threshold for row selection (TOML: frequency.snr_threshold).
-    #[arg(long)]
+    #[arg(long, value_parser = common::non_negative_arg)]
     pub snr_threshold: Option<f64>,
     /// Lowest frequency [kHz] (TOML: frequency.min_frequency_hz; presets: 80).
-    #[arg(long = "min-freq-khz", conflicts_with = "min_freq_hz")]
+    #[arg(long = "min-freq-khz", conflicts_with = "min_freq_hz", value_parser = common::non_negative_arg)]
     pub min_freq_khz: Option<f64>,
     /// Highest frequency [kHz] (TOML: frequency.max_frequency_hz; default: the receive bandwidth).
-    #[arg(long = "max-freq-khz", conflicts_with = "max_freq_hz")]
+    #[arg(long = "max-freq-khz", conflicts_with = "max_freq_hz", value_parser = common::positive_arg)]
     pub max_freq_khz: Option<f64>,
     /// Former spelling of --min-freq-khz, in Hz.
-    #[arg(long = "min-freq", hide = true)]
+    #[arg(long = "min-freq", hide = true, value_parser = common::non_negative_arg)]
     pub min_freq_hz: Option<f64>,
     /// Former spelling of --max-freq-khz, in Hz.
-    #[arg(long = "max-freq", hide = true)]
+    #[arg(long = "max-freq", hide = true, value_parser = common::positive_arg)]
     pub max_freq_hz: Option<f64>,
     /// Receive channels to use, 0-based, comma-separated, e.g. 0,1 (TOML: frequency.channels; MPIReco's
     /// recChannels count from 1). Default: all.
@@ -118,7 +118,7 @@ pub struct Args {
     #[arg(long = "frames-1based", value_parser = common::frames_1based_arg)]
     pub frames_1based: Option<[usize; 2]>,
     /// Average this many frames into one (0 = all).
-    #[arg(long)]
+    #[arg(long, value_parser = common::count_arg)]
     pub average: Option<usize>,
     /// Background correction of the measurement.
     #[arg(long, value_enum)]
@@ -130,10 +130,10 @@ pub struct Args {
     #[arg(long)]
     pub tf: bool,
     /// Iron in the calibration delta sample [ng] (default: from the system matrix file).
-    #[arg(long)]
+    #[arg(long, value_parser = common::positive_arg)]
     pub delta_iron_ng: Option<f64>,
     /// Iron per labelled cell [pg] → cell maps and cell counts.
-    #[arg(long, alias = "cells-per-pg")]
+    #[arg(long, alias = "cells-per-pg", value_parser = common::positive_arg)]
     pub pg_per_cell: Option<f64>,
     /// Regions to report totals for: sphere:x,y,z,r or box:x,y,z,sx,sy,sz (mm); repeatable.
     #[arg(long)]
@@ -146,14 +146,14 @@ pub struct Args {
     pub png: Option<PathBuf>,
     /// Keep at most N system-matrix rows, those of highest SNR, after the other criteria (TOML:
     /// frequency.max_rows). Lowers memory and time.
-    #[arg(long)]
+    #[arg(long, value_parser = common::count_arg)]
     pub max_rows: Option<usize>,
     /// Threads of the engine and the row reader, 0 = one per core (TOML: engine.threads); results do not
     /// depend on it.
-    #[arg(long)]
+    #[arg(long, value_parser = common::count_arg)]
     pub threads: Option<usize>,
     /// Output frames solved together per batch (TOML: engine.batch_frames; default 64).
-    #[arg(long)]
+    #[arg(long, value_parser = common::count_arg)]
     pub batch_frames: Option<usize>,
     /// Write a JSON report: rows, voxels, frames, solver, iterations, stage timings, peak memory, iron per
     /// frame and region.
@@ -292,6 +292,7 @@ fn params(a: &Args) -> anyhow::Result<RecoParams> {
         }
         p.engine.batch_frames = n;
     }
+    p.check().map_err(|e| super::UsageError(format!("reconstruction parameters: {e}")))?;
     tracing::info!(
         "parameters: solver {}, λ {:?}, SNR ≥ {}, f ≥ {} kHz, background {:?}, system-matrix background {}, TF correction {}, average {}",
         p.solver.name(),
@@ -667,9 +668,13 @@ fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
         p.relaxation = match t.as_str() {
             "auto" => RelaxationCorrection::Auto,
             "none" | "0" => RelaxationCorrection::None,
-            x => RelaxationCorrection::Fixed {
-                tau_s: x.parse::<f64>().with_context(|| format!("--tau-us {x:?}: a number or auto|none"))? * 1e-6,
-            },
+            x => {
+                let tau_us = x.parse::<f64>().with_context(|| format!("--tau-us {x:?}: a number or auto|none"))?;
+                if !(tau_us.is_finite() && tau_us >= 0.0) {
+                    return Err(super::UsageError(format!("--tau-us must be a finite time ≥ 0 µs, found {x}")).into());
+                }
+                RelaxationCorrection::Fixed { tau_s: tau_us * 1e-6 }
+            }
         };
     }
     if let Some(fr) = frames(a) {

@@ -18,7 +18,7 @@ pub struct Args {
     #[command(flatten)]
     pub scan: ScanArgs,
     /// Number of foreground frames.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = common::count_arg)]
     pub frames: usize,
     /// Background (empty-scanner) frames before the foreground.
     #[arg(long, default_value_t = 2)]
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     pub bg_after: usize,
     /// Block averages per frame (default: the scanner preset's).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub averages: Option<u32>,
     /// Leave out the receive noise.
     #[arg(long)]
@@ -43,7 +43,7 @@ pub struct Args {
     pub domain: DomainArg,
     /// Spacing of the sub-voxel lattice on which the phantom is sampled [mm] (keep it finer than any
     /// reconstruction grid: the "inverse crime").
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = common::positive_arg)]
     pub lattice_mm: f64,
     /// Output measurement file.
     #[arg(short, long)]

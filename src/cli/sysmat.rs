@@ -27,19 +27,19 @@ pub struct Args {
     #[arg(long = "delta-mm", value_parser = common::mm3_arg)]
     pub delta_m: Option<[f64; 3]>,
     /// Delta-sample iron concentration [mmol/L] (OpenMPIData: 100).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = common::positive_arg)]
     pub concentration_mmol: f64,
     /// Sub-points per axis integrating over the delta sample.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = common::subsamples_arg)]
     pub subsamples: usize,
     /// Averages per calibration position (OpenMPIData: 1000).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub averages: u32,
     /// Background frames appended.
     #[arg(long, default_value_t = 10)]
     pub bg_frames: usize,
     /// Keep frequencies up to this value [kHz] (default: the whole receive band).
-    #[arg(long)]
+    #[arg(long, value_parser = common::positive_arg)]
     pub max_freq_khz: Option<f64>,
     /// Leave out the noise.
     #[arg(long)]

@@ -199,7 +199,7 @@ pub fn available_memory(option: Option<u64>) -> (u64, LimitOrigin) {
     if let Some(l) = std::env::var(MEMORY_LIMIT_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
         return (l, LimitOrigin::Environment);
     }
-    match proc_kib("/proc/meminfo", "MemAvailable:") {
+    match magpie_core::mem::mem_available_kib() {
         // A tenth stays for the rest of the system: a plan that fits MemAvailable exactly would leave the
         // machine no page cache and nothing for other processes.
         Some(kib) => (kib * 1024 / 10 * 9, LimitOrigin::MemAvailable),

@@ -243,7 +243,77 @@ impl RecoParams {
     /// # Errors
     /// Syntax errors and unknown fields.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ParamsError> {
-        toml::from_str(text).map_err(|e| ParamsError::Parse { origin: origin.into(), message: e.to_string() })
+        let p: Self =
+            toml::from_str(text).map_err(|e| ParamsError::Parse { origin: origin.into(), message: e.to_string() })?;
+        p.check().map_err(|message| ParamsError::Parse { origin: origin.into(), message })?;
+        Ok(p)
+    }
+
+    /// Range checks of every number (also after command-line overrides): a value that makes nonsense or
+    /// exhausts memory is refused with the field's name, rather than giving an empty or absurd map.
+    ///
+    /// # Errors
+    /// The first value out of range, named by its field.
+    pub fn check(&self) -> Result<(), String> {
+        let f = &self.frequency;
+        let nonneg = |what: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} must be a finite number ≥ 0, found {v}"))
+            }
+        };
+        let positive = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} must be a finite number > 0, found {v}"))
+            }
+        };
+        nonneg("frequency.snr_threshold", f.snr_threshold)?;
+        nonneg("frequency.min_frequency_hz", f.min_frequency_hz)?;
+        if let Some(m) = f.max_frequency_hz {
+            positive("frequency.max_frequency_hz", m)?;
+        }
+        for [lo, hi] in &f.stop_bands_hz {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(format!(
+                    "frequency.stop_bands_hz: a band must be finite with low ≤ high, found [{lo}, {hi}]"
+                ));
+            }
+        }
+        if f.max_rows == Some(0) {
+            return Err("frequency.max_rows must be at least 1".into());
+        }
+        if f.channels.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err("frequency.channels: give at least one channel (or leave it out for all)".into());
+        }
+        let iterations = match &self.solver {
+            SolverParams::Kaczmarz(k) => Some(k.iterations),
+            SolverParams::Cgnr(c) => {
+                nonneg("solver.tolerance", c.tolerance)?;
+                Some(c.iterations)
+            }
+            SolverParams::Fista(x) => Some(x.iterations),
+            SolverParams::Tv(t) => Some(t.iterations),
+            SolverParams::Direct { .. } => None,
+        };
+        // 10⁶ sweeps is days of work on any matrix: a typo, not a plan.
+        if let Some(n) = iterations {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(format!("solver.iterations must be in 1..=1000000, found {n}"));
+            }
+        }
+        if let Lambda::Relative(l) = self.lambda {
+            nonneg("lambda", l)?;
+        }
+        if let Some(d) = self.quantification.delta_iron_ng {
+            positive("quantification.delta_iron_ng", d)?;
+        }
+        if let Some(pg) = self.quantification.pg_fe_per_cell {
+            positive("quantification.pg_fe_per_cell", pg)?;
+        }
+        Ok(())
     }
 
     /// A named preset.
