@@ -38,8 +38,9 @@ pub struct Args {
     /// Noise seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Store spectra (fourier) or time samples (time).
-    #[arg(long, value_enum, default_value = "fourier")]
+    /// Store time samples (time: what scanners write and what MDF's reference reader expects) or spectra
+    /// (fourier: smaller to reconstruct from, as a processed file).
+    #[arg(long, value_enum, default_value = "time")]
     pub domain: DomainArg,
     /// Spacing of the sub-voxel lattice on which the phantom is sampled [mm] (keep it finer than any
     /// reconstruction grid: the "inverse crime").
@@ -100,7 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(t) = phantom.to_toml_string() {
         file.provenance.insert("phantom".into(), t);
     }
-    tracing::info!("simulated {all_frames} frames in {:.2} s", t0.elapsed().as_secs_f64());
+    tracing::info!(
+        "simulated {all_frames} frames in {:.2} s, stored as {} (--domain)",
+        t0.elapsed().as_secs_f64(),
+        match spec.domain {
+            Domain::Fourier => "spectra (Fourier domain)",
+            Domain::Time => "float32 time samples, as a scanner writes them",
+        }
+    );
     write_mdf(&args.out, &file, &WriteOptions::default()).with_context(|| format!("writing {}", args.out.display()))?;
     tracing::info!("wrote {}", args.out.display());
     Ok(())
