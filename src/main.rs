@@ -9,6 +9,8 @@ mod cli;
 mod interrupt;
 mod logging;
 mod plot;
+#[cfg(unix)]
+mod supervise;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -21,9 +23,17 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    let args = cli::Cli::parse();
+    // Help and usage errors are answered above; the command itself runs in a child that a crash inside libhdf5
+    // cannot take down with a signal (see `supervise`).
+    #[cfg(unix)]
+    if supervise::wanted() {
+        if let Some(code) = supervise::run() {
+            return code;
+        }
+    }
     #[cfg(unix)]
     interrupt::install();
-    let args = cli::Cli::parse();
     // The demo and the benchmark print their own summaries; their step-by-step log appears with -v.
     let summary_only = matches!(args.command, cli::Command::Demo(_) | cli::Command::Bench(_));
     logging::init(args.verbose, args.quiet, summary_only);

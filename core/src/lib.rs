@@ -23,6 +23,7 @@
 // Units are written in brackets after quantities, e.g. "position [m]": prose, not intra-doc links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+pub mod breadcrumb;
 pub mod doc;
 pub mod error;
 pub mod grid;

@@ -21,6 +21,7 @@ impl TempFile {
         if let Ok(mut live) = LIVE.lock() {
             live.push(path.to_path_buf());
         }
+        crate::breadcrumb::temporary(path, true);
         Self { path: path.to_path_buf() }
     }
 
@@ -37,6 +38,7 @@ impl Drop for TempFile {
                 live.swap_remove(i);
             }
         }
+        crate::breadcrumb::temporary(&self.path, false);
     }
 }
 

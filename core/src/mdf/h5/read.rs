@@ -75,6 +75,9 @@ impl MdfReader {
         if !path.is_file() {
             return Err(MdfError::Open { path: path.clone(), reason: "no such file".into() });
         }
+        if crate::breadcrumb::enabled() {
+            crate::breadcrumb::note(&format!("{}:/ (opening the file)", path.display()));
+        }
         let file = File::open(&path).map_err(|e| MdfError::Open { path: path.clone(), reason: e.to_string() })?;
         let h5 = H5 { file };
         let mut found_base = None;

@@ -57,6 +57,9 @@ impl H5 {
     }
 
     pub fn dataset(&self, path: &str) -> MdfResult<Dataset> {
+        if crate::breadcrumb::enabled() {
+            crate::breadcrumb::note(&format!("{}:{path}", self.file.filename()));
+        }
         if !self.exists(path) {
             return Err(MdfError::Missing { dataset: path.into(), context: String::new() });
         }
