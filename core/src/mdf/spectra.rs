@@ -235,7 +235,8 @@ pub(crate) fn foreground_frames(file: &MdfFile) -> MdfResult<Vec<usize>> {
     let n = l.num_frames();
     let fg: Vec<usize> = (0..n).filter(|i| !l.is_background_frame[*i]).collect();
     let cal = file.calibration.as_ref();
-    if !(cal.and_then(|c| c.is_meandering_grid).unwrap_or(false) && !l.is_frame_permutation) {
+    let meandering = cal.and_then(|c| c.is_meandering_grid).unwrap_or(false);
+    if !meandering || l.is_frame_permutation {
         return Ok(fg);
     }
     const P: &str = "/calibration/isMeanderingGrid";
