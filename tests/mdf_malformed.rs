@@ -45,3 +45,35 @@ fn missing_file_is_an_open_error() {
     let err = read_mdf(fixture("does_not_exist.mdf")).unwrap_err();
     assert!(matches!(err, MdfError::Open { .. }));
 }
+
+/// 2.0-era layouts that are malformed even by the rules of that time (issue 13): a typed error naming the
+/// dataset, with the expected and found shapes, never a panic.
+#[test]
+fn malformed_2_0_era_files_are_refused_naming_their_dataset() {
+    let cases = expected("bad_v20");
+    for case in cases.as_array().unwrap() {
+        let file = case["file"].as_str().unwrap();
+        let path = fixture(file);
+        let result = std::panic::catch_unwind(|| read_mdf(&path)).unwrap_or_else(|_| panic!("{file}: reader panicked"));
+        let err = match result {
+            Ok(_) => panic!("{file}: accepted a malformed file ({})", case["defect"]),
+            Err(e) => e,
+        };
+        let ds = case["dataset"].as_str().unwrap();
+        let msg = err.to_string();
+        assert_eq!(err.dataset(), Some(ds), "{file}: error {msg:?} should name {ds}");
+        assert!(msg.contains(ds), "{file}: message {msg:?} lacks {ds}");
+    }
+    let err = read_mdf(fixture("bad/bad_v20_gradient_j2.mdf")).unwrap_err();
+    match &err {
+        MdfError::Shape { expected, found, .. } => {
+            assert!(expected.contains("[J=1, Y, 3, 3]") && expected.contains("[J=1, 3]"), "{err}");
+            assert_eq!(found, &[1, 2]);
+        }
+        other => panic!("expected a shape error, got {other}"),
+    }
+    let err = read_mdf(fixture("bad/bad_v20_gradient_periods.mdf")).unwrap_err();
+    assert!(matches!(&err, MdfError::Shape { found, .. } if found == &[4, 3]), "{err}");
+    let err = read_mdf(fixture("bad/bad_v20_trailing_complex.mdf")).unwrap_err();
+    assert!(matches!(err, MdfError::Type { .. }), "{err}");
+}

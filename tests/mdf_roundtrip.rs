@@ -191,7 +191,12 @@ fn reconstruction_files_in_float_and_complex() {
 fn fixtures_survive_a_magpie_write() {
     for stem in ["meas_td_int16", "meas_fd_c64_fixedstr", "sm_ffa_bg", "sm_dct2", "v201_td_f64", "reco_f32"] {
         let f = read_mdf(util::fixture(&format!("{stem}.mdf"))).unwrap();
-        assert_eq!(roundtrip(&f), f, "{stem}");
+        // magpie writes the 2.1 layout whatever the file's version: a 2.0.1 file comes back as 2.1.0, with
+        // nothing left to translate.
+        let mut want = f.clone();
+        want.version = magpie_core::mdf::MDF_VERSION.into();
+        want.translations.clear();
+        assert_eq!(roundtrip(&f), want, "{stem}");
     }
 }
 

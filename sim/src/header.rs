@@ -102,6 +102,7 @@ pub fn simulated_file(scanner: &ScannerConfig, tracer: &TracerModel, frames: usi
         calibration: None,
         reconstruction: None,
         provenance: Default::default(),
+        translations: Vec::new(),
     };
     if let Ok(t) = toml::to_string(scanner) {
         file.provenance.insert("scanner".into(), t);

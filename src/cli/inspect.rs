@@ -66,6 +66,8 @@ struct MeasurementSummary {
 struct Summary {
     file: String,
     version: String,
+    /// What the reader translated from a 2.0-era layout into the 2.1 model (empty for a 2.1 layout).
+    translations: Vec<String>,
     uuid: String,
     time: String,
     study: String,
@@ -207,6 +209,7 @@ fn summarize(
     Summary {
         file: path.to_string(),
         version: f.version.clone(),
+        translations: f.translations.clone(),
         uuid: f.uuid.clone(),
         time: f.time.clone(),
         study: format!("{} #{} — {}", f.study.name, f.study.number, f.study.description),
@@ -247,7 +250,11 @@ fn text(s: &Summary) -> String {
         let _ = writeln!(o, "  {k:<22} {v}");
     };
     line("file", s.file.clone());
-    line("MDF version", s.version.clone());
+    if s.translations.is_empty() {
+        line("MDF version", s.version.clone());
+    } else {
+        line("MDF version", format!("{} (read as v2.0 layout: {})", s.version, s.translations.join(", ")));
+    }
     line("created (UTC)", s.time.clone());
     line("study", s.study.clone());
     line("experiment", s.experiment.clone());

@@ -120,6 +120,7 @@ pub fn skeleton(j: usize, c: usize, v: usize, d: usize) -> MdfFile {
         calibration: None,
         reconstruction: None,
         provenance: Default::default(),
+        translations: Vec::new(),
     }
 }
 

@@ -24,7 +24,8 @@ pub const MDF_VERSION: &str = "2.1.0";
 /// A whole MDF v2 file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MdfFile {
-    /// `/version`, e.g. "2.1.0" (2.0.x files are read too).
+    /// `/version` as found in the file, e.g. "2.1.0" (2.0.x files are read too). magpie always writes
+    /// [`MDF_VERSION`], whatever this says: the model is the 2.1 layout.
     pub version: String,
     /// `/uuid`: the file's UUID (RFC 4122 text form).
     pub uuid: String,
@@ -50,6 +51,11 @@ pub struct MdfFile {
     /// parameters that produced the file, as TOML) and facts later stages need (units of a reconstruction).
     #[serde(default)]
     pub provenance: BTreeMap<String, String>,
+    /// What the reader translated from an older (2.0-era, MPIFiles.jl-written) layout into the 2.1 model, one
+    /// short phrase each (e.g. "isTransposed → isFastFrameAxis"); empty for a file already in the 2.1 layout
+    /// and for models built in memory. Shown by `magpie inspect` next to the version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<String>,
 }
 
 /// `/study`.

@@ -155,15 +155,18 @@ pub fn measurement_spectra(file: &MdfFile) -> MdfResult<Spectra> {
 }
 
 /// All rows of a (Fourier-domain or time-domain) system matrix held in memory, rows ordered (j, c, k) with k
-/// fastest; foreground columns in stored frame order (the grid order of a processed calibration file).
+/// fastest; foreground columns in grid order, x fastest: the stored frame order of a processed calibration
+/// file, or the stored order with MPIFiles' meander undone when `/calibration/isMeanderingGrid = 1` and the
+/// frames are still in acquisition order (`isFramePermutation = 0`).
 ///
 /// # Errors
-/// No measurement, or compressed data without `/calibration/size`.
+/// No measurement, compressed data without `/calibration/size`, or a meandering grid that cannot be undone
+/// (no grid size, or compressed data).
 pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
     let m = measurement(file)?;
     let l = &m.layout;
     let n = l.num_frames();
-    let fg: Vec<usize> = (0..n).filter(|i| !l.is_background_frame[*i]).collect();
+    let fg = foreground_frames(file)?;
     let bgi: Vec<usize> = (0..n).filter(|i| l.is_background_frame[*i]).collect();
     let v = file.acquisition.receiver.num_sampling_points as usize;
     let frequencies: Vec<usize> = if l.is_frequency_selection {
@@ -216,6 +219,58 @@ pub fn system_matrix(file: &MdfFile) -> MdfResult<SystemMatrixRows> {
     }
     apply_conversion_rows(file, &rows, &frequencies, &mut fgm, &mut bgm);
     Ok(SystemMatrixRows { rows, foreground: fgm, background: bgm })
+}
+
+/// The stored foreground frames in calibration-grid order (x fastest, then y, then z).
+///
+/// Stored order is grid order unless `/calibration/isMeanderingGrid = 1` (non-standard, written by MPIFiles.jl)
+/// and the frames are still in acquisition order (`isFramePermutation = 0`): then the robot traversed the grid
+/// as a meander, and, as MPIFiles' `meanderingFramePermutation` defines it, grid point (x, y, z) (0-based,
+/// sizes X, Y) was acquired as the foreground frame at (x', y', z) with x' = X−1−x when y + z is odd and
+/// y' = Y−1−y when z is odd (x' = x, y' = y otherwise). With `isFramePermutation = 1` the frames were already
+/// sorted into grid order (MPIFiles' `calibPostProcessing` folds the meander into `framePermutation` and keeps
+/// the flag only as a record of the acquisition), so nothing is undone twice.
+pub(crate) fn foreground_frames(file: &MdfFile) -> MdfResult<Vec<usize>> {
+    let l = &measurement(file)?.layout;
+    let n = l.num_frames();
+    let fg: Vec<usize> = (0..n).filter(|i| !l.is_background_frame[*i]).collect();
+    let cal = file.calibration.as_ref();
+    let meandering = cal.and_then(|c| c.is_meandering_grid).unwrap_or(false);
+    if !meandering || l.is_frame_permutation {
+        return Ok(fg);
+    }
+    const P: &str = "/calibration/isMeanderingGrid";
+    if l.is_sparsity_transformed {
+        // The sparsity transform acts along the grid: coefficients of meander-ordered frames cannot be decoded
+        // into grid order, and the 2.1 spec requires sorted frames for compression anyway.
+        return Err(MdfError::invalid(
+            P,
+            "isMeanderingGrid = 1 with isFramePermutation = 0 on sparsity-compressed data: the frames must be \
+             sorted into grid order before compression",
+        ));
+    }
+    let size = cal.and_then(|c| c.size).ok_or_else(|| MdfError::Missing {
+        dataset: "/calibration/size".into(),
+        context: " (needed to undo isMeanderingGrid = 1)".into(),
+    })?;
+    let [nx, ny, nz] = size;
+    if nx * ny * nz != fg.len() {
+        return Err(MdfError::invalid(
+            "/calibration/size",
+            format!("grid {size:?} has {} points but there are {} foreground frames", nx * ny * nz, fg.len()),
+        ));
+    }
+    let mut sorted = Vec::with_capacity(fg.len());
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let xa = if (y + z) % 2 == 1 { nx - 1 - x } else { x };
+                let ya = if z % 2 == 1 { ny - 1 - y } else { y };
+                sorted.push(fg[xa + nx * (ya + ny * z)]);
+            }
+        }
+    }
+    Ok(sorted)
 }
 
 /// Time samples [N, J, C, V] in stored frame order with `dataConversionFactor` applied (u = a·r + b).

@@ -270,6 +270,19 @@ fn validate_measurement(m: &Measurement, info: DataInfo, file: &MdfFile, d: &Dim
     const DATA: &str = "/measurement/data";
     let l = &m.layout;
     let shape = info.shape;
+    // Real and imaginary parts as a trailing axis of 2 is the MDF v1 convention (and what tools without
+    // compound support write); MDF v2 defines complex numbers as the compound {r, i} only, so such data
+    // are refused by name rather than reported as a rank mismatch.
+    if shape.len() == 5 && shape[4] == 2 && info.class == ElementClass::Real {
+        return Err(MdfError::Type {
+            dataset: DATA.into(),
+            expected: "complex numbers as the HDF5 compound {r, i} (MDF v2), in a rank-4 array".into(),
+            found: format!(
+                "real numbers of shape {shape:?} with a trailing axis of 2 (real/imaginary pairs, the MDF v1 \
+                 convention)"
+            ),
+        });
+    }
     if shape.len() != 4 {
         let want = if l.is_fast_frame_axis { "[J, C, V|K, N] (rank 4)" } else { "[N, J, C, V|K] (rank 4)" };
         return Err(MdfError::shape(DATA, want, shape));

@@ -82,6 +82,14 @@ impl MdfReader {
         let h5 = H5 { file };
         let mut found_base = None;
         let header = read_header(&h5, opts, &mut found_base)?;
+        if !header.translations.is_empty() {
+            tracing::info!(
+                path = %path.display(),
+                version = %header.version,
+                "read as v2.0 layout: {}",
+                header.translations.join(", ")
+            );
+        }
         let measurement_data_shape =
             if header.measurement.is_some() { Some(h5.dataset("/measurement/data")?.shape()) } else { None };
         let mut r = MdfReader { h5, path, header, measurement_data_shape, index_base_found: found_base };
@@ -187,6 +195,9 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
         }
     }
     let version = h5.string("/version")?;
+    // Every place below that accepts a 2.0-era variant (as written by MPIFiles.jl before it followed 2.1)
+    // records what it translated, so that the translation is visible rather than silent.
+    let mut tr = Vec::new();
     let study = Study {
         description: h5.string("/study/description")?,
         name: h5.string("/study/name")?,
@@ -202,7 +213,7 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
         subject: h5.string("/experiment/subject")?,
         uuid: h5.string("/experiment/uuid")?,
     };
-    let tracer = if h5.is_group("/tracer") { Some(read_tracer(h5)?) } else { None };
+    let tracer = if h5.is_group("/tracer") { Some(read_tracer(h5, &mut tr)?) } else { None };
     let scanner = Scanner {
         bore_size_m: h5.opt_f64("/scanner/boreSize")?,
         facility: h5.string("/scanner/facility")?,
@@ -211,11 +222,12 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
         operator: h5.string("/scanner/operator")?,
         topology: h5.string("/scanner/topology")?,
     };
-    let acquisition = read_acquisition(h5)?;
+    let acquisition = read_acquisition(h5, &mut tr)?;
     let v = acquisition.receiver.num_sampling_points.max(0) as usize;
-    let measurement = if h5.is_group("/measurement") { Some(read_layout(h5, v, opts, found_base)?) } else { None };
-    let calibration = if h5.is_group("/calibration") { Some(read_calibration(h5)?) } else { None };
-    let reconstruction = if h5.is_group("/reconstruction") { Some(read_reconstruction(h5)?) } else { None };
+    let measurement =
+        if h5.is_group("/measurement") { Some(read_layout(h5, v, opts, found_base, &mut tr)?) } else { None };
+    let calibration = if h5.is_group("/calibration") { Some(read_calibration(h5, &mut tr)?) } else { None };
+    let reconstruction = if h5.is_group("/reconstruction") { Some(read_reconstruction(h5, &mut tr)?) } else { None };
     let mut provenance = BTreeMap::new();
     if h5.is_group("/_magpie") {
         let g = h5.file.group("/_magpie").map_err(|e| h5err("/_magpie", e))?;
@@ -238,10 +250,21 @@ fn read_header(h5: &H5, opts: ReadOptions, found_base: &mut Option<IndexBase>) -
         calibration,
         reconstruction,
         provenance,
+        translations: tr,
     })
 }
 
-fn read_tracer(h5: &H5) -> MdfResult<Tracer> {
+fn read_tracer(h5: &H5, tr: &mut Vec<String>) -> MdfResult<Tracer> {
+    // MPIFiles' 2.0 writer stored a single tracer as scalars rather than vectors of length A = 1.
+    let fields = ["batch", "concentration", "name", "solute", "vendor", "volume"];
+    let mut scalar = false;
+    for f in fields {
+        let p = format!("/tracer/{f}");
+        scalar |= h5.exists(&p) && h5.shape(&p)?.is_empty();
+    }
+    if scalar {
+        tr.push("scalar /tracer fields → [A=1]".into());
+    }
     let sv = |p: &str| h5.strings(p).map(|(v, _)| v);
     let fv = |p: &str| h5.f64_array(p).map(|a| a.iter().copied().collect::<Vec<f64>>());
     Ok(Tracer {
@@ -255,7 +278,7 @@ fn read_tracer(h5: &H5) -> MdfResult<Tracer> {
     })
 }
 
-fn read_acquisition(h5: &H5) -> MdfResult<Acquisition> {
+fn read_acquisition(h5: &H5, tr: &mut Vec<String>) -> MdfResult<Acquisition> {
     const DF: &str = "/acquisition/drivefield";
     let d = h5.i64(&format!("{DF}/numChannels"))?;
     let divider_raw = h5.i64_array(&format!("{DF}/divider"))?;
@@ -293,9 +316,16 @@ fn read_acquisition(h5: &H5) -> MdfResult<Acquisition> {
     } else {
         return Err(MdfError::shape(format!("{DF}/waveform"), format!("[D={dd}, F={f}]"), &wf_shape));
     };
+    // Before the 2.0 release the cycle was called `period` (MPIFiles wrote it so until 2018-01).
+    let cycle_s = if !h5.exists(&format!("{DF}/cycle")) && h5.exists(&format!("{DF}/period")) {
+        tr.push("drivefield/period → cycle".into());
+        h5.f64(&format!("{DF}/period"))?
+    } else {
+        h5.f64(&format!("{DF}/cycle"))?
+    };
     let drivefield = DriveField {
         base_frequency_hz: h5.f64(&format!("{DF}/baseFrequency"))?,
-        cycle_s: h5.f64(&format!("{DF}/cycle"))?,
+        cycle_s,
         divider,
         num_channels: d,
         phase_rad: jdf("phase")?,
@@ -338,28 +368,19 @@ fn read_acquisition(h5: &H5) -> MdfResult<Acquisition> {
     let num_periods_per_frame = if h5.exists("/acquisition/numPeriodsPerFrame") {
         h5.i64("/acquisition/numPeriodsPerFrame")?
     } else if h5.exists("/acquisition/numPeriods") {
-        tracing::debug!("using legacy /acquisition/numPeriods");
+        // MPIFiles wrote this name until 2021 (also into files stamped 2.0.1).
+        tr.push("numPeriods → numPeriodsPerFrame".into());
         h5.i64("/acquisition/numPeriods")?
     } else {
         return Err(MdfError::Missing { dataset: "/acquisition/numPeriodsPerFrame".into(), context: String::new() });
     };
+    let j = num_periods_per_frame.max(1) as usize;
     let gradient_t_per_m = match h5.opt_dataset("/acquisition/gradient")? {
-        Some(_) => Some(read_gradient(h5, num_periods_per_frame.max(1) as usize)?),
+        Some(_) => Some(read_gradient(h5, j, tr)?),
         None => None,
     };
     let offset_field_t = match h5.opt_dataset("/acquisition/offsetField")? {
-        Some(_) => {
-            let a = h5.f64_array("/acquisition/offsetField")?;
-            let s = a.shape().to_vec();
-            Some(match s.len() {
-                3 => into_dim::<Ix3>(a, "/acquisition/offsetField", "[J, Y, 3]")?,
-                // Legacy [J, 3]: one partition per period.
-                2 => a
-                    .into_shape_with_order((s[0], 1, s[1]))
-                    .map_err(|_| MdfError::shape("/acquisition/offsetField", "[J, Y, 3]", &s))?,
-                _ => return Err(MdfError::shape("/acquisition/offsetField", "[J, Y, 3]", &s)),
-            })
-        }
+        Some(_) => Some(read_offset_field(h5, j, tr)?),
         None => None,
     };
     Ok(Acquisition {
@@ -374,40 +395,113 @@ fn read_acquisition(h5: &H5) -> MdfResult<Acquisition> {
     })
 }
 
-/// `/acquisition/gradient` is [J, Y, 3, 3]; legacy writers stored [3, 3], [J, 3, 3] or a diagonal [3].
-fn read_gradient(h5: &H5, j: usize) -> MdfResult<Array4<f64>> {
+/// `/acquisition/gradient` is [J, Y, 3, 3]. Earlier layouts, all read by MPIFiles.jl at some time, are
+/// translated: [J, 3] (pre-release 2.0, until 2018: the three diagonal entries per period, MPIFiles building
+/// diag(g_j) from them), [J, 3, 3] (no Y axis), [3, 3] (one tensor for every period) and [3] (one diagonal for
+/// every period, the v1 form).
+fn read_gradient(h5: &H5, j: usize, tr: &mut Vec<String>) -> MdfResult<Array4<f64>> {
     const P: &str = "/acquisition/gradient";
     let a = h5.f64_array(P)?;
     let s = a.shape().to_vec();
-    let bad = || MdfError::shape(P, format!("[J={j}, Y, 3, 3]"), &s);
+    let bad = || {
+        MdfError::shape(
+            P,
+            format!("[J={j}, Y, 3, 3] (or a 2.0-era [J={j}, 3] diagonal, [J={j}, 3, 3], [3, 3] or [3])"),
+            &s,
+        )
+    };
+    let diagonals = |rows: &[[f64; 3]]| {
+        let mut g = Array4::zeros((j, 1, 3, 3));
+        for jj in 0..j {
+            // One row for every period, or a single row that applies to all of them.
+            let d = rows[if rows.len() == 1 { 0 } else { jj }];
+            for (i, v) in d.iter().enumerate() {
+                g[[jj, 0, i, i]] = *v;
+            }
+        }
+        g
+    };
     match s.as_slice() {
         [_, _, 3, 3] => into_dim::<Ix4>(a, P, "[J, Y, 3, 3]"),
-        [jj, 3, 3] => a.into_shape_with_order((*jj, 1, 3, 3)).map_err(|_| bad()),
+        [jj, 3, 3] => {
+            tr.push("gradient [J,3,3] → [J,1,3,3]".into());
+            a.into_shape_with_order((*jj, 1, 3, 3)).map_err(|_| bad())
+        }
+        // With J = 3 a [3, 3] array could also be three diagonals; MPIFiles reads a 9-element matrix as one
+        // tensor, and so does magpie (the translation is reported, so the choice is visible).
         [3, 3] => {
+            tr.push("gradient [3,3] → one 3×3 tensor for every period".into());
             let g = a.into_shape_with_order((1, 1, 3, 3)).map_err(|_| bad())?;
             Ok(g.broadcast((j, 1, 3, 3)).ok_or_else(bad)?.to_owned())
         }
+        [jj, 3] if *jj == j || *jj == 1 => {
+            tr.push("gradient [J,3] → [J,1,3,3] diagonal".into());
+            let rows: Vec<[f64; 3]> = (0..*jj).map(|r| [a[[r, 0]], a[[r, 1]], a[[r, 2]]]).collect();
+            Ok(diagonals(&rows))
+        }
         [3] => {
-            let mut g = Array4::zeros((j, 1, 3, 3));
-            for jj in 0..j {
-                for d in 0..3 {
-                    g[[jj, 0, d, d]] = a[[d]];
-                }
-            }
-            Ok(g)
+            tr.push("gradient [3] → [J,1,3,3] diagonal".into());
+            Ok(diagonals(&[[a[[0]], a[[1]], a[[2]]]]))
         }
         _ => Err(bad()),
     }
 }
 
-fn read_layout(h5: &H5, v: usize, opts: ReadOptions, found: &mut Option<IndexBase>) -> MdfResult<Measurement> {
+/// `/acquisition/offsetField` is [J, Y, 3]; the pre-release 2.0 layout [J, 3] (one vector per period) and a
+/// single vector [3] for every period are translated.
+fn read_offset_field(h5: &H5, j: usize, tr: &mut Vec<String>) -> MdfResult<Array3<f64>> {
+    const P: &str = "/acquisition/offsetField";
+    let a = h5.f64_array(P)?;
+    let s = a.shape().to_vec();
+    let bad = || MdfError::shape(P, format!("[J={j}, Y, 3] (or a 2.0-era [J={j}, 3] or [3])"), &s);
+    match s.as_slice() {
+        [_, _, 3] => into_dim::<Ix3>(a, P, "[J, Y, 3]"),
+        [jj, 3] if *jj == j => {
+            tr.push("offsetField [J,3] → [J,1,3]".into());
+            a.into_shape_with_order((j, 1, 3)).map_err(|_| bad())
+        }
+        [3] => {
+            tr.push("offsetField [3] → [J,1,3]".into());
+            let o = a.into_shape_with_order((1, 1, 3)).map_err(|_| bad())?;
+            Ok(o.broadcast((j, 1, 3)).ok_or_else(bad)?.to_owned())
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn read_layout(
+    h5: &H5,
+    v: usize,
+    opts: ReadOptions,
+    found: &mut Option<IndexBase>,
+    tr: &mut Vec<String>,
+) -> MdfResult<Measurement> {
     const M: &str = "/measurement";
     let req = |n: &str| h5.bool(&format!("{M}/{n}"));
     let is_background_frame = h5.bool_vec(&format!("{M}/isBackgroundFrame"))?;
     let n = is_background_frame.len();
     let is_frame_permutation = req("isFramePermutation")?;
     let is_frequency_selection = req("isFrequencySelection")?;
-    let is_sparsity_transformed = h5.opt_bool(&format!("{M}/isSparsityTransformed"))?.unwrap_or(false);
+    // Sparsity compression is new in 2.1; a file without the flag is not compressed (as MPIFiles reads it).
+    let is_sparsity_transformed = match h5.opt_bool(&format!("{M}/isSparsityTransformed"))? {
+        Some(b) => b,
+        None => {
+            tr.push("no isSparsityTransformed → 0".into());
+            false
+        }
+    };
+    // `isTransposed` is the pre-release 2.0 name of `isFastFrameAxis` (MPIFiles wrote it until 2018-09). A file
+    // with neither is read as MPIFiles reads it, without the fast frame axis; the shape check that follows
+    // still refuses data laid out otherwise.
+    let is_fast_frame_axis = if h5.exists(&format!("{M}/isFastFrameAxis")) {
+        req("isFastFrameAxis")?
+    } else if h5.exists(&format!("{M}/isTransposed")) {
+        tr.push("isTransposed → isFastFrameAxis".into());
+        req("isTransposed")?
+    } else {
+        tr.push("no isFastFrameAxis → 0".into());
+        false
+    };
     let mut note = |b: IndexBase| {
         if found.is_none() {
             *found = Some(b);
@@ -467,7 +561,7 @@ fn read_layout(h5: &H5, v: usize, opts: ReadOptions, found: &mut Option<IndexBas
     let layout = MeasurementLayout {
         is_background_corrected: req("isBackgroundCorrected")?,
         is_background_frame,
-        is_fast_frame_axis: req("isFastFrameAxis")?,
+        is_fast_frame_axis,
         is_fourier_transformed: req("isFourierTransformed")?,
         is_frame_permutation,
         frame_permutation,
@@ -485,7 +579,7 @@ fn read_layout(h5: &H5, v: usize, opts: ReadOptions, found: &mut Option<IndexBas
     Ok(Measurement { data: NumArray::F64(ArrayD::zeros(vec![0])), layout })
 }
 
-fn read_calibration(h5: &H5) -> MdfResult<Calibration> {
+fn read_calibration(h5: &H5, tr: &mut Vec<String>) -> MdfResult<Calibration> {
     const C: &str = "/calibration";
     let o3 = |name: &str| -> MdfResult<Option<Array2<f64>>> {
         let p = format!("{C}/{name}");
@@ -501,12 +595,19 @@ fn read_calibration(h5: &H5) -> MdfResult<Calibration> {
     } else {
         None
     };
+    // MPIFiles wrote the singular `offsetField` until 2023.
+    let offset_fields_t = if !h5.exists(&format!("{C}/offsetFields")) && h5.exists(&format!("{C}/offsetField")) {
+        tr.push("calibration/offsetField → offsetFields".into());
+        o3("offsetField")?
+    } else {
+        o3("offsetFields")?
+    };
     Ok(Calibration {
         delta_sample_size_m: h5.opt_vec3(&format!("{C}/deltaSampleSize"))?,
         field_of_view_m: h5.opt_vec3(&format!("{C}/fieldOfView"))?,
         field_of_view_center_m: h5.opt_vec3(&format!("{C}/fieldOfViewCenter"))?,
         method: h5.string(&format!("{C}/method"))?,
-        offset_fields_t: o3("offsetFields")?,
+        offset_fields_t,
         order: h5.opt_string(&format!("{C}/order"))?,
         positions_m: o3("positions")?,
         size,
@@ -515,7 +616,7 @@ fn read_calibration(h5: &H5) -> MdfResult<Calibration> {
     })
 }
 
-fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
+fn read_reconstruction(h5: &H5, tr: &mut Vec<String>) -> MdfResult<Reconstruction> {
     const R: &str = "/reconstruction";
     if !h5.exists(&format!("{R}/data")) {
         return Err(MdfError::Missing { dataset: format!("{R}/data"), context: String::new() });
@@ -533,7 +634,12 @@ fn read_reconstruction(h5: &H5) -> MdfResult<Reconstruction> {
         None
     };
     let mut parameters = BTreeMap::new();
-    let pg = format!("{R}/_parameters");
+    let mut pg = format!("{R}/_parameters");
+    // MPIFiles' 2.0 writer used a group without the `_` that marks user-defined content.
+    if !h5.is_group(&pg) && h5.is_group(&format!("{R}/parameters")) {
+        tr.push("reconstruction/parameters → _parameters".into());
+        pg = format!("{R}/parameters");
+    }
     if h5.is_group(&pg) {
         let g = h5.file.group(&pg).map_err(|e| h5err(&pg, e))?;
         for name in g.member_names().map_err(|e| h5err(&pg, e))? {

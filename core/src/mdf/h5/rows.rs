@@ -239,8 +239,9 @@ impl MdfReader {
     }
 
     /// Reads the given rows of the system matrix, converted to the receiver's unit, as complex f64.
-    /// Foreground columns are the foreground frames in stored order (grid order, x fastest, for a processed
-    /// calibration file).
+    /// Foreground columns are the foreground frames in grid order, x fastest (the stored order of a processed
+    /// calibration file; a meandering acquisition, `/calibration/isMeanderingGrid = 1` with
+    /// `isFramePermutation = 0`, is undone).
     ///
     /// Takes the same paths as [`Self::system_matrix_rows_c32`] (which needs half the memory); the values
     /// are the stored ones widened to f64 before the conversion factor is applied.
@@ -345,7 +346,8 @@ impl MdfReader {
         let l = &m.layout;
         let (jn, cn, kn) = self.row_dims();
         let frames = l.num_frames();
-        let fg: Vec<usize> = (0..frames).filter(|i| !l.is_background_frame[*i]).collect();
+        // Grid order, with a meandering acquisition undone (the same columns as the in-memory reader gives).
+        let fg = crate::mdf::spectra::foreground_frames(&self.header)?;
         let bg: Vec<usize> = (0..frames).filter(|i| l.is_background_frame[*i]).collect();
         let o = fg.len();
         let split = (fg.iter().enumerate().all(|(i, f)| i == *f) && bg.iter().enumerate().all(|(i, b)| o + i == *b))

@@ -154,7 +154,19 @@ impl H5 {
     pub fn i64_array(&self, path: &str) -> MdfResult<ArrayD<i64>> {
         let ds = self.dataset(path)?;
         self.numeric_class(&ds, path, true)?;
+        // h5py (numpy `bool`) and hdf5-rust store booleans as an HDF5 enum {FALSE = 0, TRUE = 1} over int8.
+        // libhdf5 converts an enum only to another enum, not to an integer, so such flags are read as
+        // booleans and widened here; MDF's own Int8 booleans take the integer path.
+        if matches!(self.descriptor(&ds, path)?, TypeDescriptor::Boolean) {
+            let b = ds.read_dyn::<bool>().map_err(|e| h5err(path, e))?;
+            return Ok(b.mapv(i64::from));
+        }
         ds.read_dyn::<i64>().map_err(|e| h5err(path, e))
+    }
+
+    /// The rank-independent shape of a dataset (empty for a scalar).
+    pub fn shape(&self, path: &str) -> MdfResult<Vec<usize>> {
+        Ok(self.dataset(path)?.shape())
     }
 
     pub fn f64(&self, path: &str) -> MdfResult<f64> {

@@ -6,7 +6,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
 
 use super::util::h5err;
-use crate::mdf::{validate, MdfError, MdfFile, MdfResult, NumArray, ParamValue};
+use crate::mdf::{validate, MdfError, MdfFile, MdfResult, NumArray, ParamValue, MDF_VERSION};
 
 /// Options of the writer.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +144,9 @@ fn write_to(tmp: &Path, m: &MdfFile) -> MdfResult<()> {
     let f = File::create(tmp).map_err(|e| MdfError::Open { path: tmp.to_path_buf(), reason: e.to_string() })?;
     let root_group: Group = (*f).clone();
     let root = W { g: &root_group, prefix: String::new() };
-    root.string("version", &m.version)?;
+    // The model is the 2.1 layout whatever file it was read from (2.0-era layouts are translated on read), so
+    // the version written is always the one this writer implements.
+    root.string("version", MDF_VERSION)?;
     root.string("uuid", &m.uuid)?;
     root.string("time", &m.time)?;
 
