@@ -31,6 +31,7 @@ pub mod mem;
 pub mod operator;
 pub mod physics;
 pub mod scanner;
+pub mod tf;
 pub mod tracer;
 pub mod units;
 
