@@ -111,6 +111,20 @@ pub fn write_chart_png(path: &Path, spec: &ChartSpec) -> Result<()> {
     write_png(path, (chart::CHART_W, chart::CHART_H), |root| chart::draw(spec, root))
 }
 
+/// Writes charts one below the other in one figure (820 × 560 px each), e.g. magnitude over phase.
+pub fn write_charts_png(path: &Path, specs: &[ChartSpec]) -> Result<()> {
+    if specs.is_empty() {
+        bail!("no chart to draw");
+    }
+    let n = specs.len() as u32;
+    write_png(path, (chart::CHART_W, chart::CHART_H * n), |root| {
+        for (spec, area) in specs.iter().zip(root.split_evenly((specs.len(), 1))) {
+            chart::draw(spec, &area)?;
+        }
+        Ok(())
+    })
+}
+
 /// The drawing surface every figure is rendered on (an in-memory RGB bitmap).
 pub(crate) type Surface<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 

@@ -33,6 +33,7 @@ pub mod operator;
 pub mod physics;
 pub mod scanner;
 pub mod tempfiles;
+pub mod tf;
 pub mod tracer;
 pub mod units;
 

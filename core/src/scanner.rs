@@ -172,6 +172,16 @@ pub struct ScannerConfig {
     /// Store the receive chain's transfer function in the MDF files.
     #[serde(default)]
     pub store_transfer_function: bool,
+    /// A measured receive transfer function (`.h5` in MPIFiles.jl's form, or a Touchstone `.s1p`/`.s2p`,
+    /// whose S21 is taken) that multiplies the simulated spectra on top of the band-stop and
+    /// `transfer_function`. A relative path is relative to the scanner TOML file; [`ScannerConfig::load`] reads
+    /// it and replaces the path by the absolute one. Frequencies outside its measured band take the value at
+    /// the nearer end (logged). One channel applies to every receive coil, else it needs one per coil.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_transfer_function: Option<String>,
+    /// The transfer function `receive_transfer_function` names, once read.
+    #[serde(skip)]
+    pub measured_receive_chain: Option<std::sync::Arc<crate::tf::TransferFunction>>,
     /// Background model.
     #[serde(default)]
     pub background: BackgroundModel,
@@ -259,15 +269,54 @@ impl ScannerConfig {
     /// A preset name or a path to a TOML file.
     ///
     /// # Errors
-    /// Unknown preset, unreadable file, invalid description.
+    /// Unknown preset, unreadable file, invalid description, an unreadable `receive_transfer_function`.
     pub fn load(name_or_path: &str) -> Result<Self, ScannerError> {
         let p = std::path::Path::new(name_or_path);
         if p.extension().is_some_and(|e| e == "toml") && p.exists() {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| ScannerError::Parse { source_name: name_or_path.into(), message: e.to_string() })?;
-            Self::from_toml_str(&text, name_or_path)
+            let mut s = Self::from_toml_str(&text, name_or_path)?;
+            s.read_receive_transfer_function(p.parent().unwrap_or(std::path::Path::new("")))?;
+            Ok(s)
         } else {
             Self::preset(name_or_path)
+        }
+    }
+
+    /// Reads the file `receive_transfer_function` names (relative to `base_dir`) into
+    /// [`Self::measured_receive_chain`], and makes the path absolute. Does nothing without the key.
+    ///
+    /// # Errors
+    /// An unreadable or malformed file, or a channel count that fits neither one nor every receive coil.
+    pub fn read_receive_transfer_function(&mut self, base_dir: &std::path::Path) -> Result<(), ScannerError> {
+        let Some(name) = &self.receive_transfer_function else { return Ok(()) };
+        let path = base_dir.join(name);
+        let tf = crate::tf::TransferFunction::read(&path)
+            .map_err(|e| self.invalid("receive_transfer_function", e.to_string()))?;
+        tf.channel_for(0, self.receive.len()).map_err(|e| self.invalid("receive_transfer_function", e.to_string()))?;
+        let (lo, hi) = tf.band_hz();
+        tracing::info!(
+            "scanner {}: measured receive chain {} ({} points, {:.3} kHz – {:.3} kHz)",
+            self.name,
+            path.display(),
+            tf.frequency_hz().len(),
+            lo / 1e3,
+            hi / 1e3
+        );
+        self.receive_transfer_function = Some(std::path::absolute(&path).unwrap_or(path).display().to_string());
+        self.measured_receive_chain = Some(std::sync::Arc::new(tf));
+        Ok(())
+    }
+
+    /// The measured receive chain of `receive_transfer_function` at frequency `f` [Hz] for receive coil
+    /// `channel` (1 without one; the nearer end's value outside its band).
+    pub fn measured_receive_response(&self, channel: usize, f: f64) -> num_complex::Complex64 {
+        match &self.measured_receive_chain {
+            Some(tf) => tf
+                .channel_for(channel, self.receive.len())
+                .and_then(|c| tf.at_with(c, f, crate::tf::OutOfBand::HoldEnds))
+                .unwrap_or(num_complex::Complex64::new(1.0, 0.0)),
+            None => num_complex::Complex64::new(1.0, 0.0),
         }
     }
 
@@ -361,6 +410,10 @@ impl ScannerConfig {
         }
         if self.averages == 0 {
             return Err(self.invalid("averages", "must be ≥ 1".into()));
+        }
+        if let Some(tf) = &self.measured_receive_chain {
+            tf.channel_for(0, self.receive.len())
+                .map_err(|e| self.invalid("receive_transfer_function", e.to_string()))?;
         }
         Ok(())
     }

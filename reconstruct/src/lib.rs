@@ -66,4 +66,7 @@ pub enum RecoError {
     /// Feature not compiled in.
     #[error("{0}")]
     Unsupported(String),
+    /// A transfer function that cannot be applied (e.g. a used frequency outside its measured band).
+    #[error(transparent)]
+    TransferFunction(#[from] magpie_core::tf::TfError),
 }

@@ -44,6 +44,8 @@ pub struct Engine {
     drive: Vec<Vec<[f64; 3]>>,
     /// Per kept bin k: −2πi f_k · D(f_k) · H_rx(f_k) / oversampling.
     response: Vec<Complex64>,
+    /// Per receive channel and kept bin: the measured receive chain (`receive_transfer_function`), if any.
+    measured: Option<Array2<Complex64>>,
     fft: Arc<dyn Fft<f64>>,
 }
 
@@ -78,6 +80,14 @@ impl Engine {
     /// An invalid scanner description.
     pub fn new(scanner: &ScannerConfig, tracer: &TracerModel) -> Result<Self, SimError> {
         scanner.check()?;
+        if scanner.receive_transfer_function.is_some() && scanner.measured_receive_chain.is_none() {
+            return Err(SimError::Invalid {
+                what: "receive_transfer_function".into(),
+                why: "names a file that has not been read (load the scanner from its TOML file, or call \
+                      ScannerConfig::read_receive_transfer_function)"
+                    .into(),
+            });
+        }
         let _span = tracing::debug_span!("engine", scanner = %scanner.name, tracer = %tracer.name).entered();
         let v = scanner.samples_per_period();
         let os = scanner.simulation_oversampling;
@@ -107,8 +117,24 @@ impl Engine {
                 r * scanner.receive_chain_response(f)
             })
             .collect();
+        let measured = scanner.measured_receive_chain.as_ref().map(|tf| {
+            let outside = (0..k).filter(|&kk| !tf.in_band(kk as f64 * fs / v as f64)).count();
+            if outside > 0 {
+                let (lo, hi) = tf.band_hz();
+                tracing::warn!(
+                    "measured receive chain: {outside} of {k} bins lie outside its band {:.3} – {:.3} kHz and take \
+                     the value at the nearer end",
+                    lo / 1e3,
+                    hi / 1e3
+                );
+            }
+            Array2::from_shape_fn((scanner.receive.len(), k), |(c, kk)| {
+                scanner.measured_receive_response(c, kk as f64 * fs / v as f64)
+            })
+        });
         let fft = FftPlanner::new().plan_fft_forward(n);
         Ok(Engine {
+            measured,
             ensemble: Ensemble::new(tracer, field_bound(scanner, 0.1)),
             gradient: scanner.gradient_t_per_m,
             sens: scanner.receive.iter().map(|c| c.sensitivity_t_per_a).collect(),
@@ -228,6 +254,12 @@ impl Engine {
                     let b = (zk - zn) * Complex64::new(0.0, -0.5);
                     out[[ch + 1, k]] = b * self.response[k];
                 }
+                if let Some(h) = &self.measured {
+                    out[[ch, k]] *= h[[ch, k]];
+                    if ch + 1 < c {
+                        out[[ch + 1, k]] *= h[[ch + 1, k]];
+                    }
+                }
             }
             ch += 2;
         }
@@ -262,11 +294,59 @@ pub fn naive_rdft(x: &[f64]) -> Vec<Complex64> {
         .collect()
 }
 
-/// Per-bin complex response of the receive chain only (for writing the transfer function to MDF).
+/// Per-bin complex response of the receive chain only (for writing the transfer function to MDF): band-stop,
+/// modelled transfer function and the measured chain (`receive_transfer_function`), [C, V/2+1].
 pub fn receive_chain_spectrum(scanner: &ScannerConfig) -> Array2<Complex64> {
     let v = scanner.samples_per_period();
     let fs = scanner.sampling_rate_hz();
-    Array2::from_shape_fn((scanner.receive.len(), v / 2 + 1), |(_, k)| {
-        scanner.receive_chain_response(k as f64 * fs / v as f64)
+    Array2::from_shape_fn((scanner.receive.len(), v / 2 + 1), |(c, k)| {
+        let f = k as f64 * fs / v as f64;
+        scanner.receive_chain_response(f) * scanner.measured_receive_response(c, f)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magpie_core::tf::TransferFunction;
+
+    /// The measured receive chain multiplies every bin by its value there (held constant outside its band),
+    /// and is recorded in the header's transfer function.
+    #[test]
+    fn measured_receive_chain_multiplies_the_spectra() {
+        let plain = ScannerConfig::preset("mps").unwrap();
+        let tracer = TracerModel::preset("ideal_25nm").unwrap();
+        let fs = plain.sampling_rate_hz();
+        let v = plain.samples_per_period();
+        // |H| falls linearly from 1 to 0.5 over [10 kHz, fs/2], phase −60° throughout.
+        let f = vec![10e3, fs / 2.0];
+        let h = |m: f64| Complex64::from_polar(m, -60f64.to_radians());
+        let tf =
+            TransferFunction::new(f, Array2::from_shape_vec((1, 2), vec![h(1.0), h(0.5)]).unwrap(), None, "t").unwrap();
+        let mut chained = plain.clone();
+        chained.receive_transfer_function = Some("t.h5".into());
+        chained.measured_receive_chain = Some(Arc::new(tf));
+        let p = [PointMass { position_m: [0.0; 3], iron_kg: 1e-11 }];
+        let a = Engine::new(&plain, &tracer).unwrap().spectra(&p);
+        let b = Engine::new(&chained, &tracer).unwrap().spectra(&p);
+        for k in 0..v / 2 + 1 {
+            let fk = k as f64 * fs / v as f64;
+            let m = if fk <= 10e3 { 1.0 } else { 1.0 - 0.5 * (fk - 10e3) / (fs / 2.0 - 10e3) };
+            let want = a[[0, 0, k]] * h(m);
+            assert!((b[[0, 0, k]] - want).norm() <= 1e-12 * a[[0, 0, k]].norm().max(1e-30), "bin {k}");
+        }
+        let header = crate::header::simulated_file(&chained, &tracer, 1, "t");
+        let stored = header.acquisition.receiver.transfer_function.unwrap();
+        assert!(
+            (stored[[0, 3]]
+                - plain.receive_chain_response(3.0 * fs / v as f64)
+                    * h(1.0 - 0.5 * (3.0 * fs / v as f64 - 10e3) / (fs / 2.0 - 10e3)))
+            .norm()
+                < 1e-12
+        );
+        assert_eq!(header.acquisition.receiver.transfer_function_file_name.as_deref(), Some("t.h5"));
+        let mut unread = chained.clone();
+        unread.measured_receive_chain = None;
+        assert!(Engine::new(&unread, &tracer).unwrap_err().to_string().contains("not been read"));
+    }
 }

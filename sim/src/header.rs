@@ -89,13 +89,18 @@ pub fn simulated_file(scanner: &ScannerConfig, tracer: &TracerModel, frames: usi
                 }))),
                 num_channels: c as i64,
                 num_sampling_points: scanner.samples_per_period() as i64,
-                transfer_function: if scanner.store_transfer_function {
+                // A measured receive chain is always recorded (with its file name), so that the file says what
+                // its data went through; `isTransferFunctionCorrected` stays false.
+                transfer_function: if scanner.store_transfer_function || scanner.measured_receive_chain.is_some() {
                     Some(receive_chain_spectrum(scanner))
                 } else {
                     None
                 },
                 unit: "V".into(),
-                transfer_function_file_name: None,
+                transfer_function_file_name: scanner
+                    .measured_receive_chain
+                    .as_ref()
+                    .and(scanner.receive_transfer_function.clone()),
             },
         },
         measurement: None,

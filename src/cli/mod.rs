@@ -11,6 +11,7 @@ mod reconstruct;
 mod scan;
 mod simulate;
 mod sysmat;
+mod tf;
 mod truth;
 
 use clap::{Parser, Subcommand};
@@ -106,6 +107,8 @@ pub enum Command {
     Calibrate(calibrate::Args),
     /// Benchmark reconstruction accuracy and speed on phantoms with known truth (--quick for CI).
     Bench(bench::Args),
+    /// Receive transfer functions: convert Touchstone (.s1p/.s2p) to the HDF5 form, summarise, plot.
+    Tf(tf::Args),
     /// Compare a reconstruction with a ground truth: NRMSE, PSNR, SSIM, total-iron error (-t fails above).
     Compare(compare::Args),
     /// Print a shell completion script (bash, zsh, fish, …), e.g. `magpie completions bash > ~/.magpie.bash`.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sysmat(a) => sysmat::run(a),
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Tf(a) => tf::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Completions { shell } => {

@@ -126,9 +126,15 @@ pub struct Args {
     /// Empty-scanner measurement for --background external.
     #[arg(long)]
     pub empty: Option<PathBuf>,
-    /// Apply transfer-function correction (never implicit).
+    /// Apply transfer-function correction (never implicit): each file divided by the function stored in it.
     #[arg(long)]
     pub tf: bool,
+    /// Divide the measurement by a measured receive transfer function (.h5 in MPIFiles.jl's form, or a
+    /// Touchstone .s1p/.s2p whose S21 is taken), interpolated onto its frequencies; the system matrix is used
+    /// as it is. Every frequency used must lie in the file's measured band. A separate option rather than a
+    /// value of --tf, so that `--tf MEAS.mdf` keeps meaning what it did.
+    #[arg(long, value_name = "FILE", conflicts_with = "tf")]
+    pub tf_file: Option<PathBuf>,
     /// Iron in the calibration delta sample [ng] (default: from the system matrix file).
     #[arg(long, value_parser = common::positive_arg)]
     pub delta_iron_ng: Option<f64>,
@@ -368,6 +374,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut req = Request::new(&p).with_progress(&on_progress).with_residuals(tracing::enabled!(tracing::Level::DEBUG));
     if let Some(e) = &a.empty {
         req = req.with_empty_file(e);
+    }
+    let tf = read_tf_file(&a)?;
+    if let Some(tf) = &tf {
+        req = req.with_transfer_function(tf);
     }
     let result = std::thread::scope(|scope| {
         scope.spawn(|| progress.show_after(std::time::Duration::from_secs(1)));
@@ -641,6 +651,16 @@ fn print_summary(frames: &[FrameSummary], pg_per_cell: Option<f64>) {
     }
 }
 
+/// The transfer function of --tf-file, if given.
+fn read_tf_file(a: &Args) -> anyhow::Result<Option<magpie_core::tf::TransferFunction>> {
+    a.tf_file
+        .as_deref()
+        .map(|p| {
+            magpie_core::tf::TransferFunction::read(p).with_context(|| format!("reading --tf-file {}", p.display()))
+        })
+        .transpose()
+}
+
 /// The tracer model for x-space: --tracer, else the one magpie's simulator recorded in the file.
 fn xspace_tracer(a: &Args, meas: &MdfFile) -> anyhow::Result<TracerModel> {
     if let Some(t) = &a.tracer {
@@ -719,7 +739,15 @@ fn run_xspace(a: Args) -> anyhow::Result<()> {
     let tracer = xspace_tracer(&a, &meas)?;
     let params = xspace_params(&a)?;
     let spectra = measurement_spectra(&meas).context("reading measurement spectra")?;
-    let r = magpie_reconstruct::xspace::reconstruct(&meas, &spectra, &tracer, &params, None)?;
+    let tf = read_tf_file(&a)?;
+    let r = magpie_reconstruct::xspace::reconstruct_with_transfer_function(
+        &meas,
+        &spectra,
+        &tracer,
+        &params,
+        None,
+        tf.as_ref(),
+    )?;
     tracing::info!(
         "x-space: {} frame(s) in {:.2} s, τ = {:.3} µs, noise {:.3e} ng per voxel",
         r.iron_ng.nrows(),

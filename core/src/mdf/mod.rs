@@ -30,8 +30,8 @@ pub use validate::{validate, validate_structure, DataInfo, Dims, ElementClass};
 
 #[cfg(feature = "hdf5")]
 pub use h5::{
-    read_mdf, read_mdf_with, write_mdf, MdfReader, ReadOptions, RowReadEstimate, RowReadOptions, RowReadPath,
-    RowReadPlan, WriteOptions, DEFAULT_STAGING_BYTES,
+    read_mdf, read_mdf_with, read_transfer_function, write_mdf, write_transfer_function, MdfReader, ReadOptions,
+    RowReadEstimate, RowReadOptions, RowReadPath, RowReadPlan, WriteOptions, DEFAULT_STAGING_BYTES,
 };
 
 /// How the index arrays of a file are based.

@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use magpie_core::mdf::{Acquisition, MdfFile, RowId, SystemMatrixRows};
+use magpie_core::tf::{OutOfBand, TransferFunction};
 use magpie_core::Grid;
 use ndarray::Array2;
 use num_complex::Complex32;
@@ -176,6 +177,7 @@ pub struct Request<'a> {
     empty_path: Option<&'a Path>,
     residuals: bool,
     progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    transfer_function: Option<&'a TransferFunction>,
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -187,7 +189,18 @@ impl std::fmt::Debug for Request<'_> {
 impl<'a> Request<'a> {
     /// A request with the parameters `params`.
     pub fn new(params: &'a RecoParams) -> Self {
-        Request { params, empty: None, empty_path: None, residuals: false, progress: None }
+        Request { params, empty: None, empty_path: None, residuals: false, progress: None, transfer_function: None }
+    }
+
+    /// A measured receive transfer function (e.g. read from a Touchstone or MPIFiles HDF5 file) to divide the
+    /// measurement by, interpolated onto the measurement's frequency grid; the system matrix is used as it is
+    /// (a simulated, chain-free one, or one already corrected). Every selected row's frequency must lie in its
+    /// measured band ([`RecoError::TransferFunction`] otherwise); unselected bins are never corrected. Refused
+    /// together with the parameters' `transfer_function = true` (the files' own functions) and for a
+    /// measurement flagged `isTransferFunctionCorrected`.
+    pub fn with_transfer_function(mut self, tf: &'a TransferFunction) -> Self {
+        self.transfer_function = Some(tf);
+        self
     }
 
     /// The empty-scanner measurement for `background = "external"`, held in memory.
@@ -636,9 +649,14 @@ impl Session {
             Some(e) => Some(MdfFrames::new(e)?),
             None => None,
         };
+        let external = measurement_transfer_function(prepared, measurement, req)?;
         let input = MeasurementInput {
             frames: &frames,
-            transfer_function: measurement.acquisition.receiver.transfer_function.as_ref(),
+            transfer_function: match &external {
+                Some(tf) => Some(tf),
+                None => measurement.acquisition.receiver.transfer_function.as_ref(),
+            },
+            correct_transfer_function: external.is_some() || req.params.preprocessing.transfer_function,
             external_background: empty_frames.as_ref().map(|f| f as &dyn crate::sysmat::frames::FrameSource),
             averages: measurement.acquisition.num_averages as f64,
         };
@@ -720,6 +738,52 @@ impl Session {
         };
         self.run(&prepared, &meas, &req)
     }
+}
+
+/// The external transfer function of `req` on the measurement's full frequency grid (checked in band at every
+/// selected row), after the checks that prevent correcting twice.
+fn measurement_transfer_function(
+    prepared: &Prepared,
+    measurement: &MdfFile,
+    req: &Request,
+) -> Result<Option<Array2<num_complex::Complex64>>, RecoError> {
+    let corrected = measurement.measurement.as_ref().is_some_and(|m| m.layout.is_transfer_function_corrected);
+    let own = req.params.preprocessing.transfer_function;
+    if corrected && (own || req.transfer_function.is_some()) {
+        return Err(RecoError::Input {
+            what: "/measurement/isTransferFunctionCorrected".into(),
+            message: "the measurement is already transfer-function corrected; correcting it again is refused \
+                      (drop --tf/--tf-file)"
+                .into(),
+        });
+    }
+    let Some(tf) = req.transfer_function else { return Ok(None) };
+    if own {
+        return Err(RecoError::Input {
+            what: "transfer function".into(),
+            message: "both the files' own transfer functions (transfer_function = true, --tf) and an external one \
+                      (--tf-file) were asked for; choose one"
+                .into(),
+        });
+    }
+    let rx = &measurement.acquisition.receiver;
+    let plan = prepared.reco.plan();
+    let needed: std::collections::HashSet<(usize, usize)> =
+        plan.rows.iter().zip(&plan.bins).map(|(r, &b)| (r.channel, b)).collect();
+    let v = rx.num_sampling_points.max(1) as usize;
+    let c = rx.num_channels.max(1) as usize;
+    let on_grid = tf.on_receiver_grid(rx.bandwidth_hz, v, c, OutOfBand::Refuse, |cc, k| needed.contains(&(cc, k)))?;
+    let (lo, hi) = tf.band_hz();
+    tracing::info!(
+        "transfer function {}: {} points over {:.3} – {:.3} kHz, interpolated onto the {} selected rows of the \
+         measurement (the system matrix is used as it is)",
+        tf.source_name(),
+        tf.frequency_hz().len(),
+        lo / 1e3,
+        hi / 1e3,
+        plan.rows.len()
+    );
+    Ok(Some(on_grid))
 }
 
 #[cfg(feature = "hdf5")]

@@ -117,6 +117,14 @@ impl Plan {
         // Rows where the transfer function vanishes cannot be corrected: screened here, from the metadata, so
         // that `max_rows` counts only usable rows and they are never read.
         if params.preprocessing.transfer_function {
+            if sm.measurement.as_ref().is_some_and(|m| m.layout.is_transfer_function_corrected) {
+                return Err(RecoError::Input {
+                    what: "/measurement/isTransferFunctionCorrected".into(),
+                    message: "the system matrix is already transfer-function corrected; correcting it again \
+                              (transfer_function = true, --tf) is refused"
+                        .into(),
+                });
+            }
             let tf = sm.acquisition.receiver.transfer_function.as_ref().ok_or_else(|| RecoError::Input {
                 what: "/acquisition/receiver/transferFunction".into(),
                 message: "transfer-function correction asked for, but the system matrix has none".into(),
@@ -513,8 +521,11 @@ pub fn build_key(sm_uuid: &str, p: &RecoParams) -> String {
 pub struct MeasurementInput<'a> {
     /// The measurement's frames (e.g. [`frames::MdfFrames`] of a file, or canonical spectra).
     pub frames: &'a dyn FrameSource,
-    /// The measurement's transfer function [C, K_full], if the file has one.
+    /// The transfer function [C, K_full] to divide the measurement by: the file's own, or an external one on
+    /// the measurement's grid.
     pub transfer_function: Option<&'a Array2<Complex64>>,
+    /// Divide by `transfer_function` (the parameters' `transfer_function`, or an external transfer function).
+    pub correct_transfer_function: bool,
     /// An external empty measurement (same frequency layout) whose mean over all frames is the background,
     /// for `background = "external"`.
     pub external_background: Option<&'a dyn FrameSource>,
@@ -1008,7 +1019,7 @@ impl Reconstructor {
                 tracing::warn!("the last output frame averages only {} of {} frames", last.len(), block);
             }
         }
-        let tf_inverse = if pre.transfer_function {
+        let tf_inverse = if m.correct_transfer_function {
             let tf = m.transfer_function.ok_or_else(|| RecoError::Input {
                 what: "/acquisition/receiver/transferFunction".into(),
                 message: "transfer-function correction asked for, but the measurement has none".into(),

@@ -192,6 +192,25 @@ pub fn reconstruct(
     params: &XSpaceParams,
     grid: Option<Grid>,
 ) -> Result<XSpaceResult, RecoError> {
+    reconstruct_with_transfer_function(header, spectra, tracer, params, grid, None)
+}
+
+/// As [`reconstruct`], dividing the measurement by the measured receive transfer function `tf` (interpolated
+/// onto the measurement's bins) when given. Every imaged bin (the stored bins but DC and the zeroed drive bins)
+/// must lie in its measured band; DC is left uncorrected when outside it (an induced voltage has no DC
+/// component, û_k ∝ f_k).
+///
+/// # Errors
+/// As [`reconstruct`]; [`RecoError::TransferFunction`] for an imaged bin outside the band or channels that do
+/// not fit; a measurement flagged `isTransferFunctionCorrected`, or `params.transfer_function` set as well.
+pub fn reconstruct_with_transfer_function(
+    header: &MdfFile,
+    spectra: &Spectra,
+    tracer: &TracerModel,
+    params: &XSpaceParams,
+    grid: Option<Grid>,
+    tf: Option<&magpie_core::tf::TransferFunction>,
+) -> Result<XSpaceResult, RecoError> {
     let _span = tracing::info_span!("xspace").entered();
     let seq = Sequence::from_mdf(header, params.coil_sensitivity_t_per_a)?;
     let (n, j, c, k) = spectra.data.dim();
@@ -275,6 +294,42 @@ pub fn reconstruct(
             }
         }
     }
+    let corrected = header.measurement.as_ref().is_some_and(|m| m.layout.is_transfer_function_corrected);
+    if corrected && (params.transfer_function || tf.is_some()) {
+        return Err(input(
+            "/measurement/isTransferFunctionCorrected",
+            "the measurement is already transfer-function corrected; correcting it again is refused".into(),
+        ));
+    }
+    if let Some(tf) = tf {
+        if params.transfer_function {
+            return Err(input(
+                "transfer function",
+                "both the file's own transfer function and an external one were asked for; choose one".into(),
+            ));
+        }
+        let rx = &header.acquisition.receiver;
+        let stored: std::collections::HashSet<usize> = spectra.frequencies.iter().copied().collect();
+        for (cc, w) in weight.iter_mut().enumerate() {
+            let src = tf.channel_for(cc, c)?;
+            for (kk, x) in w.iter_mut().enumerate() {
+                if kk == 0 || !stored.contains(&kk) || x.norm() == 0.0 {
+                    continue;
+                }
+                let f = rx.frequency_hz(kk);
+                let h = tf.at(src, f)?;
+                *x = if h.norm() > 1e-12 { *x / h } else { Complex64::default() };
+            }
+        }
+        let (lo, hi) = tf.band_hz();
+        tracing::info!(
+            "dividing by the transfer function {} ({} points, {:.3} – {:.3} kHz)",
+            tf.source_name(),
+            tf.frequency_hz().len(),
+            lo / 1e3,
+            hi / 1e3
+        );
+    }
     match (&header.acquisition.receiver.transfer_function, params.transfer_function) {
         (Some(tf), true) => {
             tracing::info!("dividing by the receive transfer function of the file");
@@ -288,7 +343,10 @@ pub fn reconstruct(
         (None, true) => {
             return Err(input("/acquisition/receiver/transferFunction", "absent, but correction was asked for".into()))
         }
-        (Some(_), false) => tracing::info!("the file has a transfer function; not applied (ask for it explicitly)"),
+        (Some(_), false) if tf.is_none() => {
+            tracing::info!("the file has a transfer function; not applied (ask for it explicitly)")
+        }
+        (Some(_), false) => {}
         (None, false) => {}
     }
     let mut model_weight = vec![vec![Complex64::new(1.0, 0.0); k_full]; c];

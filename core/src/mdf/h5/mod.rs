@@ -2,10 +2,12 @@
 
 mod read;
 mod rows;
+mod tf;
 mod util;
 mod write;
 
 pub use rows::{RowReadEstimate, RowReadOptions, RowReadPath, RowReadPlan, DEFAULT_STAGING_BYTES};
 
 pub use read::{read_mdf, read_mdf_with, MdfReader, ReadOptions};
+pub use tf::{read_transfer_function, write_transfer_function};
 pub use write::{write_mdf, WriteOptions};
