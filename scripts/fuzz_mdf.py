@@ -43,6 +43,8 @@ DEFAULT_SEEDS = [
     "tests/fixtures/sm_dct2.mdf",
     "tests/fixtures/v201_td_f64.mdf",
     "tests/fixtures/reco_f32.mdf",
+    "tests/fixtures/v20_sm.mdf",
+    "tests/fixtures/v20_meas_td_f32.mdf",
 ]
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 2**62 + 1, 2**64 - 1]
 

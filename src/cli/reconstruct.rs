@@ -363,6 +363,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let sm_path = a.system_matrix.clone().context("--system-matrix is required by the system-matrix method")?;
     let mut inputs: Vec<(&str, &Path)> = vec![("measurement", &a.measurement), ("system matrix", &sm_path)];
     inputs.extend(a.empty.as_deref().map(|p| ("empty measurement", p)));
+    inputs.extend(a.tf_file.as_deref().map(|p| ("transfer function", p)));
     common::prepare_outputs(&outputs(&a), &inputs)?;
     let p = params(&a)?;
     let regions: Vec<Region> =
@@ -730,8 +731,10 @@ fn xspace_params(a: &Args) -> anyhow::Result<XSpaceParams> {
 }
 
 fn run_xspace(a: Args) -> anyhow::Result<()> {
+    let mut checked: Vec<(&str, &Path)> = vec![("measurement", &a.measurement)];
+    checked.extend(a.tf_file.as_deref().map(|p| ("transfer function", p)));
+    common::prepare_outputs(&outputs(&a), &checked)?;
     let inputs: Vec<&Path> = vec![a.measurement.as_path()];
-    common::prepare_outputs(&outputs(&a), &[("measurement", &a.measurement)])?;
     let regions: Vec<Region> =
         a.roi.iter().map(|r| Region::parse_mm(r).map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
     let t0 = std::time::Instant::now();

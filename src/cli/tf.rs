@@ -42,10 +42,9 @@ pub enum TfCommand {
 pub fn run(a: Args) -> anyhow::Result<()> {
     match a.command {
         TfCommand::Convert { input, out, png } => {
-            common::check_output(&out, &[input.as_path()])?;
-            if let Some(p) = &png {
-                common::check_output(p, &[input.as_path(), out.as_path()])?;
-            }
+            let mut outputs: Vec<(&str, &std::path::Path)> = vec![("-o", &out)];
+            outputs.extend(png.as_deref().map(|p| ("--png", p)));
+            common::prepare_outputs(&outputs, &[("input", &input)])?;
             let tf = read(&input)?;
             magpie_core::mdf::write_transfer_function(&out, &tf)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -59,7 +58,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let tf = read(&input)?;
             print!("{}", summary(&tf));
             if let Some(p) = png {
-                common::check_output(&p, &[input.as_path()])?;
+                common::prepare_outputs(&[("--png", &p)], &[("input", &input)])?;
                 plot(&tf, &p)?;
             }
         }

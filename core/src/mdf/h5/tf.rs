@@ -99,6 +99,7 @@ pub fn write_transfer_function(path: &Path, tf: &TransferFunction) -> Result<(),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tf.h5".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let _registered = crate::tempfiles::TempFile::register(&tmp);
     let result = write_to(&tmp, tf)
         .map_err(|e| file_error(path, e))
         .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| TfError::Io { path: path.to_path_buf(), source: e }));
