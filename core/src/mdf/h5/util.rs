@@ -63,11 +63,62 @@ impl H5 {
         if !self.exists(path) {
             return Err(MdfError::Missing { dataset: path.into(), context: String::new() });
         }
-        self.file.dataset(path).map_err(|_| MdfError::Type {
+        let ds = self.file.dataset(path).map_err(|_| MdfError::Type {
             dataset: path.into(),
             expected: "a dataset".into(),
             found: "a group or other object".into(),
-        })
+        })?;
+        self.check_extent(&ds, path)?;
+        Ok(ds)
+    }
+
+    /// The dataspace against the file: the element count must not overflow, and a contiguous (unchunked)
+    /// dataset cannot hold more bytes than the file has — a crafted header declaring 2³¹ elements in a 40 kB
+    /// file is refused here instead of making the reader allocate 16 GB.
+    fn check_extent(&self, ds: &Dataset, path: &str) -> MdfResult<()> {
+        let shape = ds.shape();
+        let Some(n) = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+            return Err(MdfError::Invalid {
+                dataset: path.into(),
+                message: format!("the dimensions {shape:?} overflow the element count: the file is corrupt"),
+            });
+        };
+        let elem = ds.dtype().map(|t| t.size()).unwrap_or(1).max(1);
+        let bytes = (n as u128) * (elem as u128);
+        if !ds.is_chunked() {
+            let file_bytes = std::fs::metadata(self.file.filename()).map(|m| m.len()).unwrap_or(u64::MAX);
+            if bytes > u128::from(file_bytes) {
+                return Err(MdfError::Invalid {
+                    dataset: path.into(),
+                    message: format!(
+                        "declares {n} elements of {elem} B ({bytes} B) stored contiguously, more than the file's \
+                         {file_bytes} B: the file is truncated or corrupt"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a whole dataset is read into memory: its size (at 16 B per element, the widest conversion)
+    /// must fit the memory available ([`crate::mem::allocation_limit_bytes`]) — a compressed chunked dataset
+    /// can declare far more than its file holds.
+    fn check_whole_read(&self, ds: &Dataset, path: &str) -> MdfResult<()> {
+        let n: u128 = ds.shape().iter().map(|&d| d as u128).product();
+        let bytes = n.saturating_mul(16);
+        if let Some(limit) = crate::mem::allocation_limit_bytes() {
+            if bytes > u128::from(limit) {
+                return Err(MdfError::Invalid {
+                    dataset: path.into(),
+                    message: format!(
+                        "reading its {n} elements would need ≈ {:.2} GB, more than the {:.2} GB available",
+                        bytes as f64 / 1e9,
+                        limit as f64 / 1e9
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn opt_dataset(&self, path: &str) -> MdfResult<Option<Dataset>> {
@@ -86,6 +137,7 @@ impl H5 {
 
     pub fn strings(&self, path: &str) -> MdfResult<(Vec<String>, Vec<usize>)> {
         let ds = self.dataset(path)?;
+        self.check_whole_read(&ds, path)?;
         let shape = ds.shape();
         let td = self.descriptor(&ds, path)?;
         let e = |e| h5err(path, e);
@@ -143,6 +195,7 @@ impl H5 {
 
     pub fn f64_array(&self, path: &str) -> MdfResult<ArrayD<f64>> {
         let ds = self.dataset(path)?;
+        self.check_whole_read(&ds, path)?;
         self.numeric_class(&ds, path, false)?;
         let a = ds.read_dyn::<f64>().map_err(|e| h5err(path, e))?;
         if let Some(i) = a.iter().position(|v| !v.is_finite()) {
@@ -153,6 +206,7 @@ impl H5 {
 
     pub fn i64_array(&self, path: &str) -> MdfResult<ArrayD<i64>> {
         let ds = self.dataset(path)?;
+        self.check_whole_read(&ds, path)?;
         self.numeric_class(&ds, path, true)?;
         // h5py (numpy `bool`) and hdf5-rust store booleans as an HDF5 enum {FALSE = 0, TRUE = 1} over int8.
         // libhdf5 converts an enum only to another enum, not to an integer, so such flags are read as
@@ -238,6 +292,7 @@ impl H5 {
     /// A `Number` dataset in its stored element type.
     pub fn num_array(&self, path: &str) -> MdfResult<NumArray> {
         let ds = self.dataset(path)?;
+        self.check_whole_read(&ds, path)?;
         let td = self.descriptor(&ds, path)?;
         let e = |e| h5err(path, e);
         Ok(match &td {
