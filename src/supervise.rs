@@ -32,6 +32,15 @@ struct Crumbs {
     reading: Option<String>,
     /// Temporary output files created and not yet renamed or removed.
     temporaries: Vec<std::path::PathBuf>,
+    /// A read that must end quickly, in progress: what and since when.
+    watched: Option<(String, std::time::Instant)>,
+    /// The watchdog stopped the child (what it was stuck reading).
+    hung: Option<String>,
+}
+
+/// How long a watched metadata read may take before the child is stopped [s] (`MAGPIE_READ_WATCHDOG_S`).
+fn watchdog_s() -> f64 {
+    std::env::var("MAGPIE_READ_WATCHDOG_S").ok().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0).unwrap_or(10.0)
 }
 
 extern "C" fn forward(sig: libc::c_int) {
@@ -103,7 +112,7 @@ pub fn run() -> Option<ExitCode> {
     let reader = {
         let crumbs = Arc::clone(&crumbs);
         std::thread::spawn(move || {
-            use magpie_core::breadcrumb::{READ, TEMP_CREATED, TEMP_GONE};
+            use magpie_core::breadcrumb::{READ, TEMP_CREATED, TEMP_GONE, WATCH_BEGIN, WATCH_END};
             use std::os::fd::FromRawFd;
             // SAFETY: read_fd is owned by this thread from here on.
             let file = unsafe { std::fs::File::from_raw_fd(read_fd) };
@@ -114,9 +123,36 @@ pub fn run() -> Option<ExitCode> {
                     c.reading = Some(w.to_string());
                 } else if let Some(p) = line.strip_prefix(TEMP_CREATED) {
                     c.temporaries.push(p.into());
+                } else if let Some(w) = line.strip_prefix(WATCH_BEGIN) {
+                    c.watched = Some((w.to_string(), std::time::Instant::now()));
+                } else if line.starts_with(WATCH_END.trim_end()) {
+                    c.watched = None;
                 } else if let Some(p) = line.strip_prefix(TEMP_GONE) {
                     if let Some(i) = c.temporaries.iter().rposition(|t| t.as_os_str() == p) {
                         c.temporaries.swap_remove(i);
+                    }
+                }
+            }
+        })
+    };
+    // The watchdog: a metadata read that does not end is libhdf5 looping on a corrupt heap.
+    let limit = std::time::Duration::from_secs_f64(watchdog_s());
+    let pid = child.id() as i32;
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (crumbs, finished) = (Arc::clone(&crumbs), Arc::clone(&finished));
+        std::thread::spawn(move || {
+            while !finished.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let Ok(mut c) = crumbs.lock() else { return };
+                if let Some((what, since)) = c.watched.clone() {
+                    if since.elapsed() > limit {
+                        c.hung = Some(what);
+                        // SAFETY: kill(2) on the child this process started and has not reaped yet.
+                        unsafe {
+                            libc::kill(pid, libc::SIGKILL);
+                        }
+                        return;
                     }
                 }
             }
@@ -132,17 +168,27 @@ pub fn run() -> Option<ExitCode> {
             }
         }
     };
+    finished.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
     let _ = reader.join();
     if let Some(code) = status.code() {
         return Some(ExitCode::from(code.clamp(0, 255) as u8));
     }
     // Killed: nothing of the child's clean-up ran, so its unfinished outputs are deleted here.
-    let (what, temporaries) = match crumbs.lock() {
-        Ok(mut c) => (c.reading.take(), std::mem::take(&mut c.temporaries)),
-        Err(_) => (None, Vec::new()),
+    let (what, temporaries, hung) = match crumbs.lock() {
+        Ok(mut c) => (c.reading.take(), std::mem::take(&mut c.temporaries), c.hung.take()),
+        Err(_) => (None, Vec::new(), None),
     };
     for t in &temporaries {
         let _ = std::fs::remove_file(t);
+    }
+    if let Some(h) = hung {
+        crate::logging::eprint_line(&format!(
+            "error: the HDF5 library hung reading {h} (no progress for {:.0} s; libhdf5 loops on a corrupt heap): \
+             stopped; the file is corrupt",
+            limit.as_secs_f64()
+        ));
+        return Some(ExitCode::from(crate::cli::exit::ERROR));
     }
     let sig = status.signal().unwrap_or(0);
     if sig == libc::SIGINT || sig == libc::SIGTERM || sig == libc::SIGPIPE {

@@ -110,3 +110,19 @@ fn files_that_crash_libhdf5_give_exit_1_naming_the_dataset() {
         }
     }
 }
+
+#[test]
+fn a_file_on_which_libhdf5_loops_is_stopped_by_the_watchdog() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crash/heap_loop_reco.mdf");
+    let t0 = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
+        .args(["-q", "inspect", "--check"])
+        .arg(&path)
+        .env("MAGPIE_READ_WATCHDOG_S", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the HDF5 library hung reading") && err.contains("heap_loop_reco.mdf:/"), "{err}");
+    assert!(t0.elapsed().as_secs() < 30, "stopped after the 2 s watchdog, not hanging");
+}

@@ -30,6 +30,32 @@ pub const TEMP_CREATED: &str = "tmp+ ";
 /// Line prefix of a temporary file gone (renamed into place or removed).
 pub const TEMP_GONE: &str = "tmp- ";
 
+/// Line prefix of a read that must end quickly (metadata): the parent stops a child stuck in it.
+pub const WATCH_BEGIN: &str = "wait+ ";
+/// Line prefix of the end of such a read.
+pub const WATCH_END: &str = "wait- ";
+
+/// Brackets a read that must end within moments (a string of the metadata): libhdf5 can loop forever on a
+/// corrupt global heap, and only the supervising parent can stop it. The guard's drop ends the bracket.
+pub fn watch(what: &str) -> Watch {
+    if enabled() {
+        send(WATCH_BEGIN, what);
+    }
+    Watch
+}
+
+/// See [`watch`].
+#[derive(Debug)]
+pub struct Watch;
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if enabled() {
+            send(WATCH_END, "");
+        }
+    }
+}
+
 /// Records a temporary file appearing (`created`) or disappearing.
 pub fn temporary(path: &std::path::Path, created: bool) {
     if enabled() {

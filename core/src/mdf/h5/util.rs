@@ -141,6 +141,8 @@ impl H5 {
         let shape = ds.shape();
         let td = self.descriptor(&ds, path)?;
         let e = |e| h5err(path, e);
+        let _watch =
+            crate::breadcrumb::enabled().then(|| crate::breadcrumb::watch(&format!("{}:{path}", self.file.filename())));
         let v: Vec<String> = match td {
             TypeDescriptor::VarLenUnicode => {
                 ds.read_raw::<VarLenUnicode>().map_err(e)?.iter().map(|s| s.as_str().to_string()).collect()
