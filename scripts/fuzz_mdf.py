@@ -117,12 +117,16 @@ def run_one(args, exe, sm, path, work):
     results = []
     for name, cmd in commands:
         timed_out = False
+        # Its own process group, so that a hang is killed with magpie's child process too.
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=work,
+                             preexec_fn=limit(args.as_limit_mb << 20), start_new_session=True)
         try:
-            p = subprocess.run(cmd, capture_output=True, timeout=args.timeout, env=env, cwd=work,
-                               preexec_fn=limit(args.as_limit_mb << 20))
-            rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
-        except subprocess.TimeoutExpired as e:
-            timed_out, rc, err = True, None, (e.stderr or b"").decode("utf-8", "replace")
+            _, err_b = p.communicate(timeout=args.timeout)
+            rc, err = p.returncode, err_b.decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            _, err_b = p.communicate()
+            timed_out, rc, err = True, None, (err_b or b"").decode("utf-8", "replace")
         if os.path.exists(out):
             os.remove(out)
         results.append((name, classify(rc if rc is not None else 0, err, timed_out), rc, err[-400:]))
