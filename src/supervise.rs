@@ -38,9 +38,10 @@ struct Crumbs {
     hung: Option<String>,
 }
 
-/// How long a watched metadata read may take before the child is stopped [s] (`MAGPIE_READ_WATCHDOG_S`).
+/// How long a watched metadata read may take before the child is stopped [s] (`MAGPIE_READ_WATCHDOG_S`;
+/// default 5 s: such a read takes milliseconds, and a user should not wait for a file that will never open).
 fn watchdog_s() -> f64 {
-    std::env::var("MAGPIE_READ_WATCHDOG_S").ok().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0).unwrap_or(10.0)
+    std::env::var("MAGPIE_READ_WATCHDOG_S").ok().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0).unwrap_or(5.0)
 }
 
 extern "C" fn forward(sig: libc::c_int) {

@@ -329,7 +329,9 @@ impl ScannerConfig {
     /// # Errors
     /// The first problem found.
     pub fn check(&self) -> Result<(), ScannerError> {
-        const MAX_OVERSAMPLING: usize = 64;
+        // Oversampling multiplies the samples of every simulated period (memory and time grow with it); the
+        // physics tests resolve ideal particles with 1024; 4096 leaves room and still refuses a typo.
+        const MAX_OVERSAMPLING: usize = 4096;
         if let Some(g) = &self.default_grid {
             if g.shape.contains(&0) || !g.fov_m.iter().all(|v| v.is_finite() && *v > 0.0) {
                 return Err(self.invalid(
@@ -368,7 +370,6 @@ impl ScannerConfig {
                 ),
             ));
         }
-        // Oversampling multiplies the simulation's time samples (and its memory): beyond 64 it buys nothing.
         if !(1..=MAX_OVERSAMPLING).contains(&self.simulation_oversampling) {
             return Err(self.invalid(
                 "simulation_oversampling",
