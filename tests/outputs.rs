@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod util;
+use util::temporaries;
+
 fn magpie() -> Command {
     Command::new(env!("CARGO_BIN_EXE_magpie"))
 }
@@ -120,15 +123,6 @@ fn calibrate_writes_nothing_when_it_refuses_its_input() {
     let out = run(os!["calibrate", "--manifest", manifest.to_str().unwrap(), "-o", report.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!report.exists(), "no report folder for a refused manifest");
-}
-
-/// The temporary files of a directory (magpie writes outputs as `.<name>….tmp` beside them).
-fn temporaries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
-        .filter(|n| n.contains(".tmp"))
-        .collect()
 }
 
 #[test]

@@ -2,19 +2,14 @@
 //! dies by a signal (libhdf5 crashing on a corrupt file), the parent names what was being read, deletes the
 //! child's unfinished outputs and exits 1.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+
+mod util;
+use util::temporaries;
 
 fn sample(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data/mdf").join(name)
-}
-
-fn temporaries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
-        .filter(|n| n.contains(".tmp"))
-        .collect()
 }
 
 /// The child processes of `pid` (Linux: /proc/PID/task/PID/children).

@@ -245,3 +245,12 @@ pub fn json_values(v: &Value) -> Vec<f64> {
         Flat::Str(_) => panic!("expected numbers"),
     }
 }
+
+/// The temporary files of a directory (magpie writes outputs as `.<name>….tmp` beside them).
+pub fn temporaries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| n.contains(".tmp"))
+        .collect()
+}
