@@ -358,3 +358,25 @@ fn files_in_the_2_1_layout_record_no_translation() {
         assert!(file.translations.is_empty(), "{stem}: {:?}", file.translations);
     }
 }
+
+#[test]
+fn a_measurement_without_is_background_frame_has_only_foreground_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no_bg_flag.mdf");
+    std::fs::copy(fixture("v20_meas_td_f32.mdf"), &path).unwrap();
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        f.unlink("measurement/isBackgroundFrame").unwrap();
+    }
+    let with = read_mdf(fixture("v20_meas_td_f32.mdf")).unwrap();
+    let file = read_mdf(&path).unwrap();
+    let m = file.measurement.as_ref().unwrap();
+    assert_eq!(m.layout.is_background_frame, vec![false; with.acquisition.num_frames as usize]);
+    assert!(
+        file.translations.iter().any(|x| x == "no isBackgroundFrame → all frames foreground"),
+        "{:?}",
+        file.translations
+    );
+    // The data are those of the file with the flag; only the flags differ.
+    assert_eq!(time_data(&file).unwrap(), time_data(&with).unwrap());
+}

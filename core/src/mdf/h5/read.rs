@@ -478,7 +478,25 @@ fn read_layout(
 ) -> MdfResult<Measurement> {
     const M: &str = "/measurement";
     let req = |n: &str| h5.bool(&format!("{M}/{n}"));
-    let is_background_frame = h5.bool_vec(&format!("{M}/isBackgroundFrame"))?;
+    // Writers that never measure a background (MPIFiles reads the flag as optional: `missing`) may leave it out:
+    // then every one of the numFrames frames is a foreground frame.
+    let is_background_frame = if h5.exists(&format!("{M}/isBackgroundFrame")) {
+        h5.bool_vec(&format!("{M}/isBackgroundFrame"))?
+    } else {
+        let frames = h5.i64("/acquisition/numFrames")?;
+        let frames = usize::try_from(frames).map_err(|_| {
+            MdfError::invalid("/acquisition/numFrames", format!("expected a frame count ≥ 0, found {frames}"))
+        })?;
+        // The flag vector is one byte per frame; a count beyond any plausible file is refused, not allocated.
+        if frames > 1 << 31 {
+            return Err(MdfError::invalid(
+                "/acquisition/numFrames",
+                format!("{frames} frames and no /measurement/isBackgroundFrame: not a plausible frame count"),
+            ));
+        }
+        tr.push("no isBackgroundFrame → all frames foreground".into());
+        vec![false; frames]
+    };
     let n = is_background_frame.len();
     let is_frame_permutation = req("isFramePermutation")?;
     let is_frequency_selection = req("isFrequencySelection")?;
