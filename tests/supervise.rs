@@ -121,3 +121,34 @@ fn a_file_on_which_libhdf5_loops_is_stopped_by_the_watchdog() {
     assert!(err.contains("the HDF5 library hung reading") && err.contains("heap_loop_reco.mdf:/"), "{err}");
     assert!(t0.elapsed().as_secs() < 30, "stopped after the 2 s watchdog, not hanging");
 }
+
+/// A fuzz mutant (of `v201_td_f64.mdf`) whose `/version` holds bytes that are not UTF-8: formatting the string
+/// panicked, and in `reconstruct` the panic left the progress thread waiting, so the command hung.
+#[test]
+fn a_string_that_is_not_utf8_is_an_error_not_a_panic_or_a_hang() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crash/invalid_utf8_version.mdf");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_magpie")).args(["-q", "inspect", "--check"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 3)), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("/version"), "the error names the dataset: {err}");
+    let sm = sample("system_matrix.mdf");
+    let o = tempfile::tempdir().unwrap();
+    for (m, s) in [(path.as_path(), sm.as_path()), (sm.as_path(), path.as_path())] {
+        let t0 = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
+            .args(["-q", "reconstruct"])
+            .arg(m)
+            .arg("--system-matrix")
+            .arg(s)
+            .arg("-o")
+            .arg(o.path().join("r.mdf"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(!err.contains("panicked") && err.contains("/version"), "{err}");
+        assert!(t0.elapsed().as_secs() < 30, "no hang");
+    }
+}

@@ -382,9 +382,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let result = std::thread::scope(|scope| {
         scope.spawn(|| progress.show_after(std::time::Duration::from_secs(1)));
-        let r = session.reconstruct_files(&a.measurement, &sm_path, &req);
-        progress.finish();
-        r
+        // Finished on every way out, a panic included: the scope joins the progress thread, which would
+        // otherwise wait for the end of the solve for ever (a hang instead of the panic's exit).
+        let _finish = FinishOnDrop(&progress);
+        session.reconstruct_files(&a.measurement, &sm_path, &req)
     })
     .with_context(|| format!("reconstructing {} with {}", a.measurement.display(), sm_path.display()))?;
     let grid = result.grid;
@@ -549,6 +550,7 @@ impl SolveProgress {
     }
 
     fn finish(&self) {
+        // Also called while unwinding from a panic: a poisoned lock still holds the state.
         let mut s = self.lock();
         s.finished = true;
         if let Some(pb) = s.bar.take() {
@@ -781,4 +783,13 @@ fn run_xspace(a: Args) -> anyhow::Result<()> {
         tracing::info!("wrote {}", png.display());
     }
     Ok(())
+}
+
+/// Calls [`SolveProgress::finish`] when dropped.
+struct FinishOnDrop<'a>(&'a SolveProgress);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }

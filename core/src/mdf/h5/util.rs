@@ -145,10 +145,10 @@ impl H5 {
             crate::breadcrumb::enabled().then(|| crate::breadcrumb::watch(&format!("{}:{path}", self.file.filename())));
         let v: Vec<String> = match td {
             TypeDescriptor::VarLenUnicode => {
-                ds.read_raw::<VarLenUnicode>().map_err(e)?.iter().map(|s| s.as_str().to_string()).collect()
+                ds.read_raw::<VarLenUnicode>().map_err(e)?.iter().map(|s| text(s.as_bytes())).collect()
             }
             TypeDescriptor::VarLenAscii => {
-                ds.read_raw::<VarLenAscii>().map_err(e)?.iter().map(|s| s.as_str().to_string()).collect()
+                ds.read_raw::<VarLenAscii>().map_err(e)?.iter().map(|s| text(s.as_bytes())).collect()
             }
             TypeDescriptor::FixedAscii(n) => read_fixed(&ds, n, false, path)?,
             TypeDescriptor::FixedUnicode(n) => read_fixed(&ds, n, true, path)?,
@@ -354,16 +354,23 @@ pub(crate) fn complex_width(td: &TypeDescriptor) -> Option<usize> {
     }
 }
 
+/// The bytes of a stored string as text. The hdf5 crate's `as_str` assumes valid UTF-8 (or ASCII) without checking,
+/// and a corrupt file can hold any bytes, which made formatting the string panic; invalid sequences become U+FFFD
+/// instead (metadata strings are descriptive, and a mangled `/version` is still refused by the validator).
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Reads fixed-length strings of `n` bytes by letting HDF5 convert them to a fixed buffer at least as long.
 fn read_fixed(ds: &Dataset, n: usize, utf8: bool, path: &str) -> MdfResult<Vec<String>> {
     macro_rules! via {
         ($len:literal) => {{
             if utf8 {
                 let v = ds.read_raw::<FixedUnicode<$len>>().map_err(|e| h5err(path, e))?;
-                v.iter().map(|s| s.as_str().trim_end_matches(['\0', ' ']).to_string()).collect()
+                v.iter().map(|s| text(s.as_bytes()).trim_end_matches(['\0', ' ']).to_string()).collect()
             } else {
                 let v = ds.read_raw::<FixedAscii<$len>>().map_err(|e| h5err(path, e))?;
-                v.iter().map(|s| s.as_str().trim_end_matches(['\0', ' ']).to_string()).collect()
+                v.iter().map(|s| text(s.as_bytes()).trim_end_matches(['\0', ' ']).to_string()).collect()
             }
         }};
     }
