@@ -118,11 +118,11 @@ impl<T: Element> SystemMatrix<T> {
 }
 
 impl<T: Element> SystemMatrix<T> {
-    /// The complex-f32 matrix on the AVX-512 kernels, when that is the element type and the CPU has them (else
-    /// the products go through faer).
+    /// The complex-f32 matrix on the SIMD kernels (AVX-512 or AVX2), when that is the element type and the CPU
+    /// has them (else the products go through faer).
     fn simd(&self) -> Option<super::fast_ops::Dense<'_>> {
         let isa = super::kernels::Isa::detect();
-        if isa != super::kernels::Isa::Avx512 {
+        if isa == super::kernels::Isa::Portable {
             return None;
         }
         T::as_c32(&self.data).map(|data| super::fast_ops::Dense {

@@ -2,8 +2,9 @@
 //! a block, row stride `n`), a single frame as a contiguous vector, a batch of frames *frames-fastest*
 //! (voxel- or row-major with `ld` frames per line, padded to a multiple of [`LANES`]).
 //!
-//! Every kernel exists twice: with AVX-512 ([`avx512`], chosen at run time when the CPU has it) and in plain
-//! Rust ([`portable`], the fallback and the reference the fast one is tested against). They compute the same
+//! Every kernel exists three times: with AVX-512 ([`avx512`]) and with AVX2 + FMA ([`avx2`]), the best the CPU
+//! has chosen at run time, and in plain Rust ([`portable`], the fallback and the reference the fast ones are
+//! tested against). They compute the same
 //! sums in the same order per output element up to the width of the partial sums, so results agree to rounding.
 //!
 //! | kernel | computes | used by |
@@ -14,6 +15,8 @@
 //! | [`gemm_n`] | R_jf += Σ_{i∈c} s_ji X_if | batch: R += S_B X |
 //! | [`gemm_h`] | X_if += Σ_j conj(s_ji) A_jf, i ∈ c | batch: X += S_Bᴴ A |
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod portable;
@@ -28,19 +31,30 @@ pub const LANES: usize = 8;
 pub enum Isa {
     /// AVX-512F.
     Avx512,
+    /// AVX2 and FMA (AMD Zen, Intel since Haswell).
+    Avx2,
     /// Plain Rust (any CPU).
     Portable,
 }
 
 impl Isa {
-    /// The best the running CPU supports (`MAGPIE_PORTABLE_KERNELS=1` forces the portable ones, for comparison).
+    /// The best the running CPU supports (`MAGPIE_PORTABLE_KERNELS=1` forces the portable ones,
+    /// `MAGPIE_AVX2_KERNELS=1` the AVX2 ones where the CPU has them, for comparison).
     pub fn detect() -> Isa {
         if std::env::var_os("MAGPIE_PORTABLE_KERNELS").is_some_and(|v| v == "1") {
             return Isa::Portable;
         }
         #[cfg(target_arch = "x86_64")]
+        if std::env::var_os("MAGPIE_AVX2_KERNELS").is_some_and(|v| v == "1") && avx2::available() {
+            return Isa::Avx2;
+        }
+        #[cfg(target_arch = "x86_64")]
         if avx512::available() {
             return Isa::Avx512;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            return Isa::Avx2;
         }
         Isa::Portable
     }
@@ -82,6 +96,8 @@ pub fn dot_rows(isa: Isa, s: Rows, c0: usize, c1: usize, x: &[Complex32], out: &
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::dot_rows(s, c0, c1, x, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::dot_rows(s, c0, c1, x, out),
         _ => portable::dot_rows(s, c0, c1, x, out),
     }
 }
@@ -114,6 +130,8 @@ pub fn dot_rows_chunked(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::dot_rows_chunked(s, ahead, c0, c1, chunk, x, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::dot_rows_chunked(s, ahead, c0, c1, chunk, x, out),
         _ => portable::dot_rows_chunked(s, c0, c1, chunk, x, out),
     }
 }
@@ -132,6 +150,8 @@ pub fn axpy_rows_conj(isa: Isa, s: Rows, ahead: Rows, c0: usize, c1: usize, alph
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::axpy_rows_conj(s, ahead, c0, c1, alpha, x),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::axpy_rows_conj(s, ahead, c0, c1, alpha, x),
         _ => portable::axpy_rows_conj(s, c0, c1, alpha, x),
     }
 }
@@ -158,6 +178,8 @@ pub fn gemm_n(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::gemm_n(s, c0, c1, x, ld, f0, f1, r),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::gemm_n(s, c0, c1, x, ld, f0, f1, r),
         _ => portable::gemm_n(s, c0, c1, x, ld, f0, f1, r),
     }
 }
@@ -184,6 +206,8 @@ pub fn gemm_h(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::gemm_h(s, c0, c1, a, ld, f0, f1, x),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::gemm_h(s, c0, c1, a, ld, f0, f1, x),
         _ => portable::gemm_h(s, c0, c1, a, ld, f0, f1, x),
     }
 }

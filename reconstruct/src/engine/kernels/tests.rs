@@ -20,10 +20,18 @@ fn c64(z: Complex32) -> Complex64 {
 
 fn isas() -> Vec<Isa> {
     let mut v = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx512 {
-        v.push(Isa::Avx512);
-    } else {
-        eprintln!("AVX-512 not available: only the portable kernels are tested here");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            v.push(Isa::Avx512);
+        } else {
+            eprintln!("AVX-512 not available: its kernels are not tested here");
+        }
+        if avx2::available() {
+            v.push(Isa::Avx2);
+        } else {
+            eprintln!("AVX2 + FMA not available: its kernels are not tested here");
+        }
     }
     v
 }

@@ -355,7 +355,7 @@ mod tests {
     use magpie_core::operator::testing::rel_diff;
     use std::sync::Arc;
 
-    /// The sweeps on the AVX-512 kernels and on the portable ones give the same iterates to f32 rounding.
+    /// The sweeps on the SIMD kernels the CPU has and on the portable ones give the same iterates to f32 rounding.
     #[test]
     fn simd_and_portable_sweeps_agree() {
         let pb = Problem::new(200, 777, 9, 5);
